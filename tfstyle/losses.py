@@ -1,0 +1,202 @@
+"""Loss functions for both paths, as pure functions of tensors.
+
+Style transfer (Gatys, Ecker & Bethge 2016, "Image Style Transfer Using Convolutional Neural
+Networks"): `gram_matrix`, `content_loss`, `style_loss`, `total_variation_loss`. They return
+scalars and compute in float32.
+
+CycleGAN (Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent
+Adversarial Networks"): `lsgan_*`, `vanilla_*`, `cycle_loss`, `identity_loss`. They return
+*per-example* losses of shape [B] so that a distributed trainer can average them over the
+global batch (`tf.nn.compute_average_loss`); the caller applies the weights (lambda).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _f32(x) -> tf.Tensor:
+    return tf.cast(x, tf.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Style transfer
+# ---------------------------------------------------------------------------------------------
+
+
+def gram_matrix(features) -> tf.Tensor:
+    """Gram matrix of feature maps, normalised by the number of positions.
+
+    G_ij = (1 / (H W)) * sum_k F_ik F_jk, with F the [H W, C] reshaped features (Gatys et al.
+    eq. 3, plus the 1 / (H W) = 1 / M_l normalisation so that images of any size compare).
+
+    Args:
+        features: float [B, H, W, C] (any float dtype; computed in float32).
+
+    Returns:
+        float32 [B, C, C], symmetric.
+    """
+    features = _f32(features)
+    shape = tf.shape(features)
+    positions = tf.cast(shape[1] * shape[2], tf.float32)
+    return tf.einsum("bhwi,bhwj->bij", features, features) / positions
+
+
+def content_loss(features, target) -> tf.Tensor:
+    """Content loss: mean squared error between feature maps.
+
+    L_content = (1 / (N M)) * sum_ij (F_ij - P_ij)^2, i.e. Gatys et al. eq. 1 with the
+    1/2 factor replaced by a mean over the N channels x M positions (so the weight does not
+    depend on image size).
+
+    Args:
+        features: float [B, H, W, C], features of the image being optimised.
+        target: float [B or 1, H, W, C], features of the content image (broadcast over B).
+
+    Returns:
+        float32 scalar, mean over batch too.
+    """
+    return tf.reduce_mean(tf.square(_f32(features) - _f32(target)))
+
+
+def style_loss(features, target_gram) -> tf.Tensor:
+    """Style loss of one layer: squared Frobenius distance between Gram matrices.
+
+    E_l = (1 / (4 N_l^2)) * sum_ij (G_ij - A_ij)^2 with G and A already divided by M_l (see
+    `gram_matrix`); this equals Gatys et al. eq. 4, 1 / (4 N^2 M^2) sum (G - A)^2, on the
+    unnormalised Grams. Summing layers with weights w_l (eq. 5) is the caller's job.
+
+    Args:
+        features: float [B, H, W, C], features of the image being optimised.
+        target_gram: float32 [B or 1, C, C], Gram matrix of the style (broadcast over B).
+
+    Returns:
+        float32 scalar, mean over batch.
+    """
+    gram = gram_matrix(features)
+    channels = tf.cast(tf.shape(gram)[-1], tf.float32)
+    per_example = tf.reduce_sum(tf.square(gram - _f32(target_gram)), axis=[1, 2]) / (4.0 * channels**2)
+    return tf.reduce_mean(per_example)
+
+
+def total_variation_loss(image) -> tf.Tensor:
+    """Anisotropic total variation (L1 of neighbour differences), mean per pixel.
+
+    TV(x) = (1 / (H W)) * sum_{i,j,c} |x_{i+1,j,c} - x_{i,j,c}| + |x_{i,j+1,c} - x_{i,j,c}|,
+    averaged over the batch. Zero on a flat image. (Gatys et al. do not use it; Johnson et al.
+    2016 do, as a smoothness prior.)
+
+    Args:
+        image: float [B, H, W, C], usually [0, 1].
+
+    Returns:
+        float32 scalar.
+    """
+    image = _f32(image)
+    shape = tf.shape(image)
+    pixels = tf.cast(shape[1] * shape[2], tf.float32)
+    down = tf.reduce_sum(tf.abs(image[:, 1:, :, :] - image[:, :-1, :, :]), axis=[1, 2, 3])
+    right = tf.reduce_sum(tf.abs(image[:, :, 1:, :] - image[:, :, :-1, :]), axis=[1, 2, 3])
+    return tf.reduce_mean((down + right) / pixels)
+
+
+# ---------------------------------------------------------------------------------------------
+# CycleGAN: per-example losses, shape [B]
+# ---------------------------------------------------------------------------------------------
+
+
+def _per_example_mean(x) -> tf.Tensor:
+    """Mean over every axis but the first: [B, ...] -> [B]."""
+    x = _f32(x)
+    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+def lsgan_generator_loss(fake_logits) -> tf.Tensor:
+    """Least-squares GAN generator loss (Mao et al. 2017), as the CycleGAN paper uses it.
+
+    L_G = E[(D(G(x)) - 1)^2]: the generator wants the discriminator to output 1 on fakes.
+
+    Args:
+        fake_logits: float [B, h, w, 1], raw (linear) PatchGAN outputs on generated images.
+
+    Returns:
+        float32 [B]: mean over the patch grid.
+    """
+    return _per_example_mean(tf.square(_f32(fake_logits) - 1.0))
+
+
+def lsgan_discriminator_loss(real_logits, fake_logits) -> tf.Tensor:
+    """Least-squares GAN discriminator loss.
+
+    L_D = 0.5 * (E[(D(y) - 1)^2] + E[D(G(x))^2]); the 0.5 halves D's learning speed relative to
+    G as in the CycleGAN paper (section 4, "we divide the objective by 2 while optimizing D").
+
+    Args:
+        real_logits, fake_logits: float [B, h, w, 1], raw PatchGAN outputs.
+
+    Returns:
+        float32 [B].
+    """
+    real = _per_example_mean(tf.square(_f32(real_logits) - 1.0))
+    fake = _per_example_mean(tf.square(_f32(fake_logits)))
+    return 0.5 * (real + fake)
+
+
+def vanilla_generator_loss(fake_logits) -> tf.Tensor:
+    """Non-saturating GAN generator loss (Goodfellow et al. 2014): E[-log sigmoid(D(G(x)))].
+
+    Args:
+        fake_logits: float [B, h, w, 1], raw discriminator logits.
+
+    Returns:
+        float32 [B].
+    """
+    fake_logits = _f32(fake_logits)
+    return _per_example_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(fake_logits), logits=fake_logits)
+    )
+
+
+def vanilla_discriminator_loss(real_logits, fake_logits) -> tf.Tensor:
+    """Binary cross-entropy discriminator loss, halved as in CycleGAN:
+    0.5 * (E[-log sigmoid(D(y))] + E[-log(1 - sigmoid(D(G(x))))]).
+
+    Returns:
+        float32 [B].
+    """
+    real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
+    real = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(real_logits), logits=real_logits)
+    fake = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(fake_logits), logits=fake_logits)
+    return 0.5 * (_per_example_mean(real) + _per_example_mean(fake))
+
+
+GAN_LOSSES = {
+    "lsgan": (lsgan_generator_loss, lsgan_discriminator_loss),
+    "vanilla": (vanilla_generator_loss, vanilla_discriminator_loss),
+}
+
+
+def cycle_loss(real, cycled) -> tf.Tensor:
+    """Cycle-consistency loss, L1: E[||F(G(x)) - x||_1] (Zhu et al. eq. 2), mean per pixel.
+
+    Args:
+        real: float [B, H, W, 3] in [-1, 1], the input x.
+        cycled: float [B, H, W, 3] in [-1, 1], F(G(x)).
+
+    Returns:
+        float32 [B]. Multiply by lambda_cycle (paper: 10).
+    """
+    return _per_example_mean(tf.abs(_f32(real) - _f32(cycled)))
+
+
+def identity_loss(real, same) -> tf.Tensor:
+    """Identity-mapping loss: E[||G(y) - y||_1] (Zhu et al. section 5.2, from Taigman et al. 2017).
+
+    Args:
+        real: float [B, H, W, 3] in [-1, 1], an image y already in G's target domain.
+        same: float [B, H, W, 3] in [-1, 1], G(y).
+
+    Returns:
+        float32 [B]. Multiply by lambda_identity * lambda_cycle (reference: 0.5 * 10).
+    """
+    return _per_example_mean(tf.abs(_f32(real) - _f32(same)))
