@@ -63,12 +63,13 @@ def define_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, skip: 
     A field's `metadata` may hold `help` (text) and `choices` (an enum). Tuples become comma
     separated list flags; `None` defaults become empty strings / unset values.
     """
+    types_by_name = typing.get_type_hints(config_cls)  # resolves string annotations in their module
     for field in dataclasses.fields(config_cls):
         if field.name in skip or field.metadata.get("cli") is False:
             continue
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         help_text = field.metadata.get("help", field.name.replace("_", " "))
-        kind, element = _flag_kind(field.type)
+        kind, element = _flag_kind(types_by_name[field.name])
         choices = field.metadata.get("choices")
         if choices:
             flags.DEFINE_enum(field.name, default, choices, help_text, flag_values=flag_values)
@@ -94,11 +95,12 @@ def config_from_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, *
         UserError: a value does not parse (e.g. a non-number in a list of floats).
     """
     values = {}
+    types_by_name = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         if field.name in overrides or field.name not in flag_values:
             continue
         value = flag_values[field.name].value
-        kind, element = _flag_kind(field.type)
+        kind, element = _flag_kind(types_by_name[field.name])
         try:
             if kind == "list":
                 value = tuple(element(v) for v in value) if element in (int, float) else tuple(value)
@@ -108,7 +110,7 @@ def config_from_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, *
                 value = float(value) if value != "" else None
         except ValueError:
             raise UserError(f"--{field.name}: cannot parse {value!r}") from None
-        if value == "" and field.default is None:
+        if value in ("", ()) and field.default is None:  # unset optional string / list
             value = None
         values[field.name] = value
     values.update(overrides)
@@ -119,7 +121,7 @@ def setup_logging(verbose: bool = False) -> None:
     """Plain `LEVEL message` lines on stderr (absl's prefix is noise for users)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname).1s %(message)s" if not verbose else "%(asctime)s %(name)s %(levelname)s %(message)s",
+        format="%(asctime)s %(name)s %(levelname)s %(message)s" if verbose else "%(levelname).1s %(message)s",
         stream=sys.stderr,
         force=True,
     )

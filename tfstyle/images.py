@@ -106,16 +106,39 @@ def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"expected an image file, got a directory: {path}")
     if os.path.getsize(path) == 0:
         raise ValueError(f"empty file (0 bytes): {path}")
+    return _decode_rgb(path, path)
+
+
+def decode_image_uint8(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decodes an encoded image (PNG, JPEG, ... file contents) like `read_image_uint8`.
+
+    Args:
+        data: the encoded file's bytes.
+        name: what error messages call the image (e.g. "horse2zebra/trainA[12]").
+
+    Returns:
+        uint8 [H, W, 3] RGB in [0, 255], EXIF rotation applied.
+
+    Raises:
+        ValueError: empty, not an image, or truncated; the message names `name`.
+    """
+    if not data:
+        raise ValueError(f"empty image (0 bytes): {name}")
+    return _decode_rgb(io.BytesIO(data), name)
+
+
+def _decode_rgb(file, name: str) -> np.ndarray:
+    """PIL decode of a path or file object -> uint8 [H, W, 3]; errors become ValueError naming `name`."""
     # PIL's default (ImageFile.LOAD_TRUNCATED_IMAGES False) makes load() raise on a truncated file.
     try:
-        with Image.open(path) as image:
+        with Image.open(file) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
             return _to_rgb(image)
     except UnidentifiedImageError:
-        raise ValueError(f"not an image (cannot identify the format): {path}") from None
+        raise ValueError(f"not an image (cannot identify the format): {name}") from None
     except (OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot decode image (truncated or corrupt?): {path}: {error}") from None
+        raise ValueError(f"cannot decode image (truncated or corrupt?): {name}: {error}") from None
 
 
 def load_image(path: str | os.PathLike, long_side: int | None = None) -> np.ndarray:
@@ -171,6 +194,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
+        # mkstemp creates the file 0600; give the output the usual umask-based mode instead.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp_path, 0o666 & ~umask)
         os.replace(temp_path, path)
     except BaseException:
         if os.path.exists(temp_path):
@@ -227,10 +254,19 @@ def resize(image, size: tuple[int, int]) -> tf.Tensor:
 
 
 def resize_long_side(image, long_side: int) -> tf.Tensor:
-    """Resizes float [..., H, W, 3] in [0, 1] so that max(H, W) == long_side, aspect kept."""
-    shape = tf.shape(image)
-    height, width = int(shape[-3]), int(shape[-2])
-    return resize(image, scaled_size(height, width, long_side))
+    """Resizes float [..., H, W, 3] in [0, 1] so that max(H, W) == long_side, aspect kept.
+
+    Works eagerly and in graphs (`tf.data` map, `tf.function`) where H and W are only known at
+    run time; both paths round like `scaled_size`.
+    """
+    image = tf.convert_to_tensor(image)
+    height, width = image.shape[-3], image.shape[-2]
+    if height is not None and width is not None:
+        return resize(image, scaled_size(height, width, long_side))
+    shape = tf.cast(tf.shape(image)[-3:-1], tf.float64)  # (H, W), dynamic
+    scale = long_side / tf.reduce_max(shape)
+    size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), 1)
+    return resize(image, size)
 
 
 def rgb_to_yiq(image) -> tf.Tensor:
