@@ -1,0 +1,132 @@
+"""`OptimizeConfig`: every setting of Gatys-style optimisation, with its default, in one frozen dataclass.
+
+The CLI (`python -m tfstyle.optimize`) defines its flags from these fields, so the library and the
+command line share one set of defaults. Fields left at `None` are chosen for the machine by
+`OptimizeConfig.resolved(has_gpu)` (smaller, faster settings on a CPU), and the choice is logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from tfstyle import features
+
+OPTIMIZERS = ("lbfgs", "adam")
+PRESERVE_COLORS = ("none", "luminance", "histogram")
+STRATEGIES = ("auto", "one_device", "mirrored")
+
+# CPU-aware defaults: what a 2-core laptop finishes in about two minutes, and full quality on a GPU.
+CPU_IMAGE_SIZE, GPU_IMAGE_SIZE = 256, 512
+CPU_ITERATIONS, GPU_ITERATIONS = 200, 500
+# Largest side optimised in one stage; bigger outputs go coarse-to-fine in x2 steps.
+CPU_STAGE_SIZE, GPU_STAGE_SIZE = 512, 1024
+
+
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """Settings of one style-transfer run. Sizes are pixels on the long side; weights are unitless."""
+
+    image_size: int | None = field(
+        default=None, metadata=_help(f"long side of the output in px (default: {CPU_IMAGE_SIZE} on CPU, "
+                                     f"{GPU_IMAGE_SIZE} on GPU)"))
+    iterations: int | None = field(
+        default=None, metadata=_help(f"optimisation steps (default: {CPU_ITERATIONS} on CPU, {GPU_ITERATIONS} "
+                                     "on GPU); with several scales, the coarsest gets these and each finer "
+                                     "one half as many"))
+    optimizer: str = field(default="lbfgs", metadata=_help("lbfgs (in-graph L-BFGS) or adam", choices=OPTIMIZERS))
+    learning_rate: float = field(default=0.02, metadata=_help("Adam step size, in [0, 1] pixel units"))
+    lbfgs_history: int = field(default=10, metadata=_help("L-BFGS memory: number of (s, y) pairs kept"))
+    content_weight: float = field(default=1.0, metadata=_help("weight of the content loss (alpha)"))
+    style_weight: float = field(default=1e4, metadata=_help("weight of the style loss (beta)"))
+    tv_weight: float = field(default=1.0, metadata=_help("weight of the total-variation smoothness loss"))
+    backbone: str = field(default="vgg19", metadata=_help("feature network", choices=tuple(features.BACKBONES)))
+    weights: str = field(
+        default="auto", metadata=_help("auto (a weights file, Keras' cached ImageNet file, else the offline "
+                                       "8-bit ImageNet VGG19), imagenet (download), random, or a path"))
+    pooling: str = field(default="avg", metadata=_help("pooling in the backbone: avg (Gatys) or max",
+                                                       choices=("avg", "max")))
+    content_layers: tuple[str, ...] = field(default=(), metadata=_help("content layers (default: backbone's)"))
+    style_layers: tuple[str, ...] = field(default=(), metadata=_help("style layers (default: backbone's)"))
+    style_layer_weights: tuple[float, ...] = field(
+        default=(), metadata=_help("one weight per style layer (default: equal, summing to 1)"))
+    style_blend: tuple[float, ...] = field(
+        default=(), metadata=_help("one weight per --style image (default: equal); normalised to sum to 1"))
+    style_scale: float = field(default=1.0, metadata=_help("style image size relative to the output size"))
+    preserve_colors: str = field(
+        default="none", metadata=_help("none, luminance (style transfer on luminance only, YIQ) or histogram "
+                                       "(match the style's colours to the content first)",
+                                       choices=PRESERVE_COLORS))
+    init: str = field(default="content", metadata=_help("start image: content, noise, style or a file path"))
+    seed: int = field(default=0, metadata=_help("random seed (noise init)"))
+    scales: int | None = field(
+        default=None, metadata=_help("coarse-to-fine stages, each x2 the previous size (default: as many as "
+                                     f"keep each stage <= {CPU_STAGE_SIZE} px on CPU, {GPU_STAGE_SIZE} on GPU)"))
+    jit: bool = field(default=False, metadata=_help("compile the optimisation step with XLA"))
+    batch_size: int = field(default=4, metadata=_help("images per step in folder mode (global batch)"))
+    strategy: str = field(default="auto", metadata=_help("auto (all GPUs), one_device or mirrored",
+                                                         choices=STRATEGIES))
+    cache_dir: str | None = field(default=None, metadata=_help("where converted weights are cached "
+                                                               "(default ~/.cache/tfstyle)"))
+
+    def validate(self, num_styles: int | None = None) -> OptimizeConfig:
+        """Raises ValueError naming the first bad setting; returns self."""
+        if self.image_size is not None and self.image_size < 16:
+            raise ValueError(f"--image_size must be at least 16 px, got {self.image_size}")
+        if self.iterations is not None and self.iterations < 1:
+            raise ValueError(f"--iterations must be at least 1, got {self.iterations}")
+        if self.scales is not None and self.scales < 1:
+            raise ValueError(f"--scales must be at least 1, got {self.scales}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
+                raise ValueError(f"--{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"--learning_rate must be > 0, got {self.learning_rate}")
+        if self.lbfgs_history < 1:
+            raise ValueError(f"--lbfgs_history must be at least 1, got {self.lbfgs_history}")
+        if self.style_scale <= 0:
+            raise ValueError(f"--style_scale must be > 0, got {self.style_scale}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch_size must be at least 1, got {self.batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.preserve_colors not in PRESERVE_COLORS:
+            raise ValueError(f"--preserve_colors must be one of {PRESERVE_COLORS}, got {self.preserve_colors!r}")
+        if self.backbone not in features.BACKBONES:
+            raise ValueError(f"--backbone must be one of {tuple(features.BACKBONES)}, got {self.backbone!r}")
+        if num_styles is not None:
+            if num_styles < 1:
+                raise ValueError("at least one style image is needed")
+            if self.style_blend and len(self.style_blend) != num_styles:
+                raise ValueError(f"--style_blend has {len(self.style_blend)} weights but --style has "
+                                 f"{num_styles} images: give one weight per style image")
+        if any(w < 0 for w in self.style_blend) or (self.style_blend and sum(self.style_blend) <= 0):
+            raise ValueError(f"--style_blend weights must be >= 0 and not all 0, got {list(self.style_blend)}")
+        if self.style_layer_weights and len(self.style_layer_weights) != len(self.resolved_style_layers):
+            raise ValueError(f"--style_layer_weights has {len(self.style_layer_weights)} weights for "
+                             f"{len(self.resolved_style_layers)} style layers")
+        features.min_image_size(self.backbone, self.resolved_content_layers + self.resolved_style_layers)  # names
+        return self
+
+    @property
+    def resolved_content_layers(self) -> tuple[str, ...]:
+        return self.content_layers or features.BACKBONES[self.backbone].content_layers
+
+    @property
+    def resolved_style_layers(self) -> tuple[str, ...]:
+        return self.style_layers or features.BACKBONES[self.backbone].style_layers
+
+    def resolved(self, has_gpu: bool) -> OptimizeConfig:
+        """Fills the `None` fields with the CPU or GPU defaults; everything else is kept."""
+        image_size = self.image_size or (GPU_IMAGE_SIZE if has_gpu else CPU_IMAGE_SIZE)
+        iterations = self.iterations or (GPU_ITERATIONS if has_gpu else CPU_ITERATIONS)
+        scales = self.scales
+        if scales is None:
+            stage = GPU_STAGE_SIZE if has_gpu else CPU_STAGE_SIZE
+            scales = 1 + max(0, math.ceil(math.log2(image_size / stage)))
+        return dataclasses.replace(self, image_size=image_size, iterations=iterations, scales=scales)

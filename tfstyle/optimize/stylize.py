@@ -1,0 +1,356 @@
+"""`stylize()`: Gatys-style neural style transfer, the importable entry point of the optimisation path.
+
+    from tfstyle.optimize import OptimizeConfig, stylize
+    image = stylize("photo.jpg", ["painting.jpg"], OptimizeConfig(image_size=384))
+
+The image itself is the variable. Per stage (coarse to fine, see `multiscale.py`) the content
+features and the blended style Grams are computed once, then the solver (`solvers.py`, Adam or
+in-graph L-BFGS) runs in chunks of iterations inside one `tf.function`, so progress can be reported
+between chunks. A batch of same-size images is split over the replicas of a `tf.distribute`
+strategy; each replica optimises its own images (they are independent, so nothing is all-reduced).
+
+Deviations from Gatys et al.: average pooling by default (as they recommend) but configurable; a
+total-variation term; Gram matrices normalised by the number of positions; blended multi-style
+targets; coarse-to-fine stages for large outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfstyle import data, features, images
+from tfstyle.optimize import colour, multiscale, objective, solvers
+from tfstyle.optimize.config import OptimizeConfig
+
+logger = logging.getLogger(__name__)
+
+ImageLike = str | os.PathLike | np.ndarray
+
+DEFAULT_CONTENT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "astronaut.jpg")
+DEFAULT_STYLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "vangogh_starry_night.jpg")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepInfo:
+    """What a progress callback receives after each chunk of iterations.
+
+    Attributes:
+        step: iterations done so far over all stages (1-based count).
+        total_steps: iterations of the whole run.
+        stage: index of the current stage (0 = coarsest); stages: number of stages.
+        size: (height, width) of the current stage in px.
+        loss: total loss (mean over the batch); terms: {"content", "style", "tv"} unweighted.
+        elapsed_s: seconds since the run started.
+        image: call it to get the current result(s), float32 [B, H, W, 3] in [0, 1], colours
+            post-processed as the final output will be (costs a device-to-host copy).
+    """
+
+    step: int
+    total_steps: int
+    stage: int
+    stages: int
+    size: tuple[int, int]
+    loss: float
+    terms: dict[str, float]
+    elapsed_s: float
+    image: Callable[[], np.ndarray]
+
+
+Callback = Callable[[StepInfo], None]
+
+
+def has_gpu() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """auto: MirroredStrategy over all GPUs when there are several, else the default (one device).
+    one_device: the first GPU, else the CPU. mirrored: all GPUs, or all logical CPU devices without a GPU."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name != "auto":
+        raise ValueError(f"unknown strategy {name!r}: use auto, one_device or mirrored")
+    return tf.distribute.get_strategy()
+
+
+def _as_image(image: ImageLike, what: str) -> np.ndarray:
+    """Path or float [H, W, 3] array in [0, 1] -> float32 [H, W, 3] in [0, 1]."""
+    if isinstance(image, (str, os.PathLike)):
+        return images.load_image(image)
+    array = np.asarray(image)
+    if array.dtype == np.uint8:
+        array = np.asarray(images.to_float(array))
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"{what} must be an [H, W, 3] RGB image, got shape {array.shape}")
+    return array.astype(np.float32)
+
+
+class _Runner:
+    """Holds what a run shares across batches and stages: strategy, extractor, styles, config."""
+
+    def __init__(self, styles: Sequence[np.ndarray], config: OptimizeConfig, strategy: tf.distribute.Strategy):
+        self.config = config
+        self.strategy = strategy
+        self.styles = list(styles)
+        self.blend = objective.normalised(config.style_blend, len(self.styles))
+        self.content_layers = config.resolved_content_layers
+        self.style_layers = config.resolved_style_layers
+        layer_weights = objective.normalised(config.style_layer_weights, len(self.style_layers))
+        self.style_layer_weights = dict(zip(self.style_layers, layer_weights, strict=True))
+        layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        with strategy.scope():
+            self.extractor = features.build_feature_extractor(
+                config.backbone, layers, weights=config.weights, pooling=config.pooling,
+                cache_dir=config.cache_dir,
+            )
+        self.min_size = features.min_image_size(config.backbone, layers)
+        self._grams_cache: dict = {}
+        self._functions: dict = {}
+
+    # -- targets ---------------------------------------------------------------------------------
+
+    def _prepare_content(self, content: tf.Tensor) -> tf.Tensor:
+        if self.config.preserve_colors == "luminance":
+            return colour.luminance(content)
+        return content
+
+    def _style_size(self, stage_long_side: int) -> int:
+        return max(self.min_size, round(stage_long_side * self.config.style_scale))
+
+    def _grams_for(self, content: np.ndarray, stage_long_side: int) -> dict[str, tf.Tensor]:
+        """Blended Grams {layer: [1, C, C]} for one content image (colour matching depends on it)."""
+        mode = self.config.preserve_colors
+        key = (stage_long_side, None if mode == "none" else content.tobytes().__hash__())
+        if key in self._grams_cache:
+            return self._grams_cache[key]
+        prepared = []
+        for style in self.styles:
+            if mode == "histogram":
+                style = colour.match_color(style, content)
+            elif mode == "luminance":
+                style = colour.match_luminance(style, content)
+            prepared.append(images.resize_long_side(style, self._style_size(stage_long_side))[None])
+        grams = objective.blended_grams(self.extractor, prepared, self.blend, self.style_layers)
+        if mode == "none":
+            self._grams_cache[key] = grams
+        return grams
+
+    def _init_images(self, contents: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Starting images [B, H, W, 3] for the first stage."""
+        init = self.config.init
+        batch = contents.shape[0]
+        if init == "content":
+            return np.asarray(self._prepare_content(contents))
+        if init == "noise":
+            noise = tf.random.stateless_uniform((batch, *size, 3), seed=[self.config.seed, 0])
+            return np.asarray(noise)
+        if init == "style":
+            style = self._prepare_content(images.resize(self.styles[0], size))
+            return np.repeat(np.asarray(style)[None], batch, axis=0)
+        start = self._prepare_content(images.resize(images.load_image(init), size))
+        return np.repeat(np.asarray(start)[None], batch, axis=0)
+
+    # -- the per-replica optimisation ------------------------------------------------------------
+
+    def _split(self, array: np.ndarray):
+        """[B, ...] numpy -> per-replica values (B is already a multiple of the replica count)."""
+        replicas = self.strategy.num_replicas_in_sync
+        if replicas == 1:
+            return tf.constant(array)
+        chunks = np.split(array, replicas)
+        return self.strategy.experimental_distribute_values_from_function(
+            lambda context: tf.constant(chunks[context.replica_id_in_sync_group]))
+
+    def _gather(self, value) -> np.ndarray:
+        return np.concatenate([np.asarray(v) for v in self.strategy.experimental_local_results(value)], axis=0)
+
+    def _mean(self, value) -> float:
+        return float(np.mean([float(v) for v in self.strategy.experimental_local_results(value)]))
+
+    def _loss_fn(self, content_features, grams):
+        c = self.config
+        return objective.make_loss_fn(self.extractor, content_features, grams, self.style_layer_weights,
+                                      c.content_weight, c.style_weight, c.tv_weight)
+
+    def _compiled(self):
+        """(init_fn, run_fn) tf.functions over strategy.run, built once per run."""
+        if self._functions:
+            return self._functions["init"], self._functions["run"]
+        c = self.config
+
+        def replica_init(content, grams, x0):
+            targets = objective.content_targets(self.extractor, content, self.content_layers)
+            loss_fn = self._loss_fn(targets, grams)
+            if c.optimizer == "lbfgs":
+                state = solvers.lbfgs_init(loss_fn, x0, history_size=c.lbfgs_history)
+            else:
+                state = solvers.adam_init(x0)
+            return targets, state
+
+        def replica_run(targets, grams, state, iterations):
+            loss_fn = self._loss_fn(targets, grams)
+            if c.optimizer == "lbfgs":
+                return solvers.lbfgs_run(loss_fn, state, iterations)
+            return solvers.adam_run(loss_fn, state, iterations, learning_rate=c.learning_rate)
+
+        replica_run = tf.function(replica_run, jit_compile=c.jit or None)
+
+        @tf.function
+        def init_fn(content, grams, x0):
+            return self.strategy.run(replica_init, args=(content, grams, x0))
+
+        @tf.function
+        def run_fn(targets, grams, state, iterations):
+            return self.strategy.run(replica_run, args=(targets, grams, state, iterations))
+
+        self._functions = {"init": init_fn, "run": run_fn}
+        return init_fn, run_fn
+
+    def optimize_batch(self, contents: np.ndarray, callback: Callback | None, chunk_size: int) -> np.ndarray:
+        """Stylises a batch of same-size content images float32 [B, H, W, 3] -> [B, H, W, 3] in [0, 1]."""
+        c = self.config
+        replicas = self.strategy.num_replicas_in_sync
+        batch = contents.shape[0]
+        padded = math.ceil(batch / replicas) * replicas
+        if padded != batch:  # every replica gets the same number of images; extras are dropped at the end
+            contents = np.concatenate([contents, np.repeat(contents[-1:], padded - batch, axis=0)], axis=0)
+        height, width = contents.shape[1:3]
+        stages = multiscale.plan_stages(max(height, width), c.scales, c.iterations)
+        total_steps = sum(stage.iterations for stage in stages)
+        init_fn, run_fn = self._compiled()
+        start = time.perf_counter()
+        step, result = 0, None
+        for index, stage in enumerate(stages):
+            size = images.scaled_size(height, width, stage.long_side)
+            stage_content = np.asarray(images.resize(contents, size)) if size != (height, width) else contents
+            for side in size:
+                if side < self.min_size:
+                    raise ValueError(f"stage {index} is {size[1]}x{size[0]} px, smaller than the {self.min_size} px "
+                                     f"the {c.backbone} layers need: use fewer --scales or a larger --image_size")
+            grams = self._stacked_grams(stage_content, stage.long_side)
+            if result is None:
+                x0 = self._init_images(stage_content, size)
+            else:
+                x0 = np.asarray(images.resize(result, size))
+            prepared = np.asarray(self._prepare_content(stage_content))
+            targets, state = init_fn(self._split(prepared), self._split_grams(grams), self._split(x0))
+            done = 0
+            while done < stage.iterations:
+                count = min(chunk_size, stage.iterations - done)
+                state, loss, terms = run_fn(targets, self._split_grams(grams), state, tf.constant(count))
+                done += count
+                step += count
+                if callback is not None:
+                    current_state = state
+                    callback(StepInfo(
+                        step=step, total_steps=total_steps, stage=index, stages=len(stages), size=size,
+                        loss=self._mean(loss), terms={k: self._mean(v) for k, v in terms.items()},
+                        elapsed_s=time.perf_counter() - start,
+                        image=lambda s=current_state, sc=stage_content: self._finish(
+                            self._gather(s.x), sc)[:batch],
+                    ))
+            result = np.clip(self._gather(state.x), 0.0, 1.0)
+        return self._finish(result, contents)[:batch]
+
+    def _stacked_grams(self, contents: np.ndarray, stage_long_side: int) -> dict[str, np.ndarray]:
+        per_image = [self._grams_for(content, stage_long_side) for content in contents]
+        return {layer: np.concatenate([np.asarray(g[layer]) for g in per_image], axis=0)
+                for layer in self.style_layers}
+
+    def _split_grams(self, grams: dict[str, np.ndarray]):
+        return {layer: self._split(value) for layer, value in grams.items()}
+
+    def _finish(self, result: np.ndarray, contents: np.ndarray) -> np.ndarray:
+        result = np.clip(result, 0.0, 1.0)
+        if self.config.preserve_colors == "luminance":
+            if contents.shape[1:3] != result.shape[1:3]:
+                contents = np.asarray(images.resize(contents, result.shape[1:3]))
+            result = np.asarray(colour.recombine_luminance(result, contents))
+        return result.astype(np.float32)
+
+
+def _prepare(config: OptimizeConfig, num_styles: int) -> tuple[OptimizeConfig, tf.distribute.Strategy]:
+    gpu = has_gpu()
+    resolved = config.resolved(gpu).validate(num_styles)
+    if config.image_size is None or config.iterations is None or config.scales is None:
+        logger.info("%s: image_size=%d px, iterations=%d, scales=%d, optimizer=%s",
+                    "GPU found" if gpu else "no GPU, CPU defaults", resolved.image_size, resolved.iterations,
+                    resolved.scales, resolved.optimizer)
+    return resolved, make_strategy(resolved.strategy)
+
+
+def _check_content(content: np.ndarray, config: OptimizeConfig, min_size: int, what: str) -> None:
+    height, width = images.scaled_size(*content.shape[:2], config.image_size)
+    if min(height, width) < min_size:
+        raise ValueError(f"{what} becomes {width}x{height} px at --image_size {config.image_size}, smaller than the "
+                         f"{min_size} px the {config.backbone} layers need on each side")
+
+
+def stylize(content: ImageLike = DEFAULT_CONTENT, styles: Sequence[ImageLike] = (DEFAULT_STYLE,),
+            config: OptimizeConfig | None = None, callback: Callback | None = None, *,
+            chunk_size: int = 10, strategy: tf.distribute.Strategy | None = None) -> np.ndarray:
+    """Renders `content` in the style of `styles` by optimising the image (Gatys et al. 2016).
+
+    Args:
+        content: a path, or an image float32 [H, W, 3] in [0, 1] (uint8 [0, 255] also accepted).
+        styles: one or more paths / images, blended with `config.style_blend`.
+        config: settings; `None` fields are filled for this machine (CPU or GPU) and logged.
+        callback: called with a `StepInfo` after every `chunk_size` iterations.
+        chunk_size: iterations per compiled call (progress granularity).
+        strategy: a tf.distribute strategy (default: from `config.strategy`).
+
+    Returns:
+        float32 [H', W', 3] in [0, 1], long side `config.image_size`, aspect ratio of `content`.
+
+    Raises:
+        ValueError / FileNotFoundError: bad images or settings, named in the message.
+    """
+    config, default_strategy = _prepare(config or OptimizeConfig(), len(styles))
+    strategy = strategy or default_strategy
+    content_image = _as_image(content, "content")
+    style_images = [_as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
+    runner = _Runner(style_images, config, strategy)
+    _check_content(content_image, config, runner.min_size, "content image")
+    resized = np.asarray(images.resize_long_side(content_image, config.image_size))[None]
+    multiscale.check_fits(resized.shape[1], resized.shape[2], 1, has_gpu())
+    return runner.optimize_batch(resized, callback, chunk_size)[0]
+
+
+def stylize_files(paths: Sequence[str], styles: Sequence[ImageLike], config: OptimizeConfig | None = None,
+                  callback: Callback | None = None, *, chunk_size: int = 10,
+                  strategy: tf.distribute.Strategy | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """Stylises many files, `config.batch_size` same-size images per step, through `tfstyle.data`.
+
+    Images are resized to `config.image_size` on the long side and grouped by resulting size, so
+    nothing is cropped or padded; each group is split over the strategy's replicas.
+
+    Yields:
+        (path, float32 [H, W, 3] in [0, 1]) as each batch finishes.
+    """
+    config, default_strategy = _prepare(config or OptimizeConfig(), len(styles))
+    strategy = strategy or default_strategy
+    data.validate_image_files(paths)
+    style_images = [_as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
+    runner = _Runner(style_images, config, strategy)
+    per_replica = math.ceil(config.batch_size / strategy.num_replicas_in_sync)
+    multiscale.check_fits(config.image_size, config.image_size, per_replica, has_gpu())
+    for batch_paths, batch in data.content_batches(list(paths), config.image_size, config.batch_size):
+        batch = np.asarray(batch)
+        if min(batch.shape[1:3]) < runner.min_size:
+            raise ValueError(f"{batch_paths.numpy()[0].decode()} becomes {batch.shape[2]}x{batch.shape[1]} px, "
+                             f"smaller than the {runner.min_size} px the {config.backbone} layers need")
+        results = runner.optimize_batch(batch, callback, chunk_size)
+        for path, result in zip(batch_paths.numpy(), results, strict=True):
+            yield path.decode(), result
