@@ -23,6 +23,14 @@ from collections.abc import Callable
 
 from absl import app, flags
 
+# TensorFlow's C++ runtime prints start-up lines on stderr (and oneDNN announces itself on first
+# use); a command must be able to fail with exactly one `error:` line. These defaults apply to the
+# CLIs only (this module is imported before TensorFlow by every command) and yield to the user's
+# own settings. oneDNN's custom ops cost or save a few percent on CPU: TF_ENABLE_ONEDNN_OPTS=1
+# turns them back on.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -164,7 +172,7 @@ class Progress:
     """Progress reporting for CLIs: a tqdm bar on a TTY, a log line every `log_every_s` otherwise."""
 
     def __init__(self, total: int | None, description: str, unit: str = "it", log_every_s: float = 10.0,
-                 stream=None):
+                 stream=None, already_elapsed_s: float = 0.0):
         self.total = total
         self.description = description
         self.unit = unit
@@ -173,7 +181,7 @@ class Progress:
         self._bar = None
         self._last_log = 0.0
         self._count = 0
-        self._start = time.perf_counter()
+        self._start = time.perf_counter() - already_elapsed_s
         if self._stream.isatty():
             from tqdm import tqdm
 

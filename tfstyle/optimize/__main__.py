@@ -68,7 +68,7 @@ class _Reporter:
 
     def __call__(self, info: StepInfo) -> None:
         if self.progress is None:
-            self.progress = cli.Progress(info.total_steps, self.description)
+            self.progress = cli.Progress(info.total_steps, self.description, already_elapsed_s=info.elapsed_s)
         done = self.progress._count  # noqa: SLF001 - our own class
         height, width = info.size
         self.progress.update(info.step - done, size=f"{width}x{height}", loss=info.loss,
