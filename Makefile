@@ -15,6 +15,8 @@ $(BIN)/activate:
 
 $(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e ".[cpu,dev]"
+	# Its metadata pulls in the full tensorflow next to tensorflow-cpu; grpcio/protobuf come with TF.
+	$(PY) -m pip install --quiet --no-deps "tensorflow-serving-api==2.21.*"
 	@touch $@
 
 install: $(VENV)/.installed
