@@ -37,3 +37,14 @@ def shared_data() -> pathlib.Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def real_vgg_weights() -> str:
+    """Path of the real ImageNet VGG19 weights `weights="auto"` finds offline; skips cleanly when there are none."""
+    from tfstyle import weights
+
+    try:
+        return weights.resolve_weights("vgg19", "auto").path
+    except FileNotFoundError as error:
+        pytest.skip(f"no offline VGG19 weights ({error})")

@@ -72,6 +72,7 @@ def define_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, skip: 
     separated list flags; `None` defaults become empty strings / unset values.
     """
     types_by_name = typing.get_type_hints(config_cls)  # resolves string annotations in their module
+    defined = []
     for field in dataclasses.fields(config_cls):
         if field.name in skip or field.metadata.get("cli") is False:
             continue
@@ -94,6 +95,13 @@ def define_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, skip: 
         else:
             flags.DEFINE_string(field.name, None if default is None else str(default), help_text,
                                 flag_values=flag_values)
+        defined.append(field.name)
+    # absl files these flags under tfstyle.cli, and `--help` lists only the main module's key flags:
+    # make them key flags of the module that called us, named as absl names it (argv[0] for __main__).
+    caller = sys._getframe(1).f_globals.get("__name__", "")  # noqa: SLF001
+    module_name = sys.argv[0] if caller == "__main__" else caller
+    for name in defined:
+        flag_values.register_key_flag_for_module(module_name, flag_values[name])
 
 
 def config_from_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, **overrides):
@@ -140,11 +148,20 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def _flags_parser(argv: list[str]) -> list[str]:
-    """absl's parser, but a bad flag gives one `error:` line instead of a usage dump."""
+    """absl's parser, but a bad flag gives one `error:` line instead of a usage dump, and asking for
+    help (`--help`, `-?`, `--helpshort`, `--helpfull`: absl prints the usage, then exits 1) exits 0."""
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
         fail(f"{error} (see --help)")
+    except SystemExit as exit_request:
+        asked_for_help = any(arg.split("=")[0] in _HELP_FLAGS for arg in argv[1:])
+        if exit_request.code == 1 and asked_for_help:
+            sys.exit(0)
+        raise
+
+
+_HELP_FLAGS = ("--help", "-help", "-?", "--helpshort", "-helpshort", "--helpfull", "-helpfull")
 
 
 def main_wrapper(main: Callable[[list[str]], int | None]) -> Callable[[], None]:

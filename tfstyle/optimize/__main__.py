@@ -17,8 +17,8 @@ import sys
 from absl import flags
 
 from tfstyle import cli, images
-from tfstyle.optimize.config import OptimizeConfig
-from tfstyle.optimize.stylize import DEFAULT_CONTENT, DEFAULT_STYLE, StepInfo, stylize, stylize_files
+from tfstyle.optimize.config import INITS, OptimizeConfig
+from tfstyle.optimize.transfer import DEFAULT_CONTENT, DEFAULT_STYLE, StepInfo, stylize, stylize_files
 
 logger = logging.getLogger("tfstyle.optimize")
 
@@ -48,12 +48,15 @@ def _intermediate_path(output: str, step: int) -> str:
     return f"{stem}_{step:05d}{extension or '.png'}"
 
 
-def _check_inputs(content: str, styles: list[str]) -> None:
-    """Fails early, before any model is built, on missing or undecodable images."""
+def _check_inputs(content: str, styles: list[str], init: str) -> None:
+    """Fails early, before any model is built or any output written, on missing or undecodable images
+    (every image of a content folder is decoded once: a truncated file must not stop a batch run midway)."""
     for style in styles:
         images.read_image_uint8(style)
-    if not os.path.isdir(content):
-        images.read_image_uint8(content)
+    for path in images.list_images(content) if os.path.isdir(content) else [content]:
+        images.read_image_uint8(path)
+    if init not in INITS:
+        images.read_image_uint8(os.path.expanduser(init))
 
 
 class _Reporter:
@@ -94,7 +97,7 @@ def main(argv: list[str]) -> int:
     config.validate(len(styles))
     if not os.path.exists(content):
         raise FileNotFoundError(f"no such file or folder: {content}")
-    _check_inputs(content, styles)
+    _check_inputs(content, styles, config.init)
     output = FLAGS.output or _default_output(content, styles)
     chunk = math.gcd(10, FLAGS.save_every) if FLAGS.save_every else 10
 
@@ -121,11 +124,12 @@ def _run_folder(content: str, styles: list[str], output: str, config: OptimizeCo
     parent = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise ValueError(f"cannot create output folder {output}: {parent} is missing or not writable")
+    created = not os.path.isdir(output)
     os.makedirs(output, exist_ok=True)
-    images.check_writable(os.path.join(output, "probe.png"))
     reporter = _Reporter("stylize", [], FLAGS.save_every)
     written = 0
     try:
+        images.check_writable(os.path.join(output, "probe.png"))
         for path, result in stylize_files(paths, styles, config, reporter, chunk_size=chunk):
             extension = os.path.splitext(path)[1].lower()
             target = os.path.join(output, _stem(path) + (extension if extension in (".jpg", ".jpeg", ".png")
@@ -134,6 +138,10 @@ def _run_folder(content: str, styles: list[str], output: str, config: OptimizeCo
             written += 1
             reporter.close()
             logger.info("wrote %s (%d/%d)", target, written, len(paths))
+    except BaseException:
+        if created and not os.listdir(output):  # a run that failed before its first image leaves nothing
+            os.rmdir(output)
+        raise
     finally:
         reporter.close()
     logger.info("stylised %d images into %s", written, os.path.abspath(output))

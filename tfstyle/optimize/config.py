@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 
 from tfstyle import features
@@ -16,6 +17,7 @@ from tfstyle import features
 OPTIMIZERS = ("lbfgs", "adam")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 STRATEGIES = ("auto", "one_device", "mirrored")
+INITS = ("content", "noise", "style")
 
 # CPU-aware defaults: what a 2-core laptop finishes in about two minutes, and full quality on a GPU.
 CPU_IMAGE_SIZE, GPU_IMAGE_SIZE = 256, 512
@@ -99,6 +101,12 @@ class OptimizeConfig:
             raise ValueError(f"--preserve_colors must be one of {PRESERVE_COLORS}, got {self.preserve_colors!r}")
         if self.backbone not in features.BACKBONES:
             raise ValueError(f"--backbone must be one of {tuple(features.BACKBONES)}, got {self.backbone!r}")
+        if self.pooling not in features.POOLING_MODES:
+            raise ValueError(f"--pooling must be one of {features.POOLING_MODES}, got {self.pooling!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.init not in INITS and not os.path.isfile(os.path.expanduser(self.init)):
+            raise ValueError(f"--init must be one of {INITS} or an image file, got {self.init!r} (no such file)")
         if num_styles is not None:
             if num_styles < 1:
                 raise ValueError("at least one style image is needed")
@@ -110,7 +118,12 @@ class OptimizeConfig:
         if self.style_layer_weights and len(self.style_layer_weights) != len(self.resolved_style_layers):
             raise ValueError(f"--style_layer_weights has {len(self.style_layer_weights)} weights for "
                              f"{len(self.resolved_style_layers)} style layers")
-        features.min_image_size(self.backbone, self.resolved_content_layers + self.resolved_style_layers)  # names
+        for flag, layers in (("content_layers", self.resolved_content_layers),
+                             ("style_layers", self.resolved_style_layers)):
+            try:
+                features.min_image_size(self.backbone, layers)  # checks the names
+            except ValueError as error:
+                raise ValueError(f"--{flag}: {error}") from None
         return self
 
     @property

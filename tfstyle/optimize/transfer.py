@@ -159,7 +159,7 @@ class _Runner:
         if init == "style":
             style = self._prepare_content(images.resize(self.styles[0], size))
             return np.repeat(np.asarray(style)[None], batch, axis=0)
-        start = self._prepare_content(images.resize(images.load_image(init), size))
+        start = self._prepare_content(images.resize(images.load_image(os.path.expanduser(init)), size))
         return np.repeat(np.asarray(start)[None], batch, axis=0)
 
     # -- the per-replica optimisation ------------------------------------------------------------
@@ -282,20 +282,36 @@ class _Runner:
 
 
 def _prepare(config: OptimizeConfig, num_styles: int) -> tuple[OptimizeConfig, tf.distribute.Strategy]:
-    gpu = has_gpu()
-    resolved = config.resolved(gpu).validate(num_styles)
-    if config.image_size is None or config.iterations is None or config.scales is None:
-        logger.info("%s: image_size=%d px, iterations=%d, scales=%d, optimizer=%s",
-                    "GPU found" if gpu else "no GPU, CPU defaults", resolved.image_size, resolved.iterations,
-                    resolved.scales, resolved.optimizer)
+    """Fills the machine defaults and validates; nothing is logged yet (bad input fails quietly first)."""
+    resolved = config.resolved(has_gpu()).validate(num_styles)
     return resolved, make_strategy(resolved.strategy)
 
 
-def _check_content(content: np.ndarray, config: OptimizeConfig, min_size: int, what: str) -> None:
-    height, width = images.scaled_size(*content.shape[:2], config.image_size)
-    if min(height, width) < min_size:
-        raise ValueError(f"{what} becomes {width}x{height} px at --image_size {config.image_size}, smaller than the "
-                         f"{min_size} px the {config.backbone} layers need on each side")
+def _log_choices(config: OptimizeConfig, resolved: OptimizeConfig) -> None:
+    if config.image_size is None or config.iterations is None or config.scales is None:
+        logger.info("%s: image_size=%d px, iterations=%d, scales=%d, optimizer=%s",
+                    "GPU found" if has_gpu() else "no GPU, CPU defaults", resolved.image_size,
+                    resolved.iterations, resolved.scales, resolved.optimizer)
+
+
+def _min_size(config: OptimizeConfig) -> int:
+    """Smallest side, in px, that the configured layers accept (16 for VGG up to block5_conv1)."""
+    return features.min_image_size(config.backbone, config.resolved_content_layers + config.resolved_style_layers)
+
+
+def _check_content(height: int, width: int, config: OptimizeConfig, what: str) -> None:
+    """Raises ValueError, before any model is built, when an `height` x `width` px image would give a
+    stage (the output, or the coarsest stage of a coarse-to-fine run) smaller than the backbone needs."""
+    min_size = _min_size(config)
+    out_height, out_width = images.scaled_size(height, width, config.image_size)
+    if min(out_height, out_width) < min_size:
+        raise ValueError(f"{what} becomes {out_width}x{out_height} px at --image_size {config.image_size}, smaller "
+                         f"than the {min_size} px the {config.backbone} layers need on each side")
+    coarsest = multiscale.plan_stages(config.image_size, config.scales, config.iterations)[0].long_side
+    stage_height, stage_width = images.scaled_size(height, width, coarsest)
+    if min(stage_height, stage_width) < min_size:
+        raise ValueError(f"{what} becomes {stage_width}x{stage_height} px in the coarsest of the --scales stages, "
+                         f"smaller than the {min_size} px the {config.backbone} layers need: use fewer --scales")
 
 
 def stylize(content: ImageLike = DEFAULT_CONTENT, styles: Sequence[ImageLike] = (DEFAULT_STYLE,),
@@ -317,14 +333,16 @@ def stylize(content: ImageLike = DEFAULT_CONTENT, styles: Sequence[ImageLike] = 
     Raises:
         ValueError / FileNotFoundError: bad images or settings, named in the message.
     """
-    config, default_strategy = _prepare(config or OptimizeConfig(), len(styles))
+    requested = config or OptimizeConfig()
+    config, default_strategy = _prepare(requested, len(styles))
     strategy = strategy or default_strategy
     content_image = _as_image(content, "content")
     style_images = [_as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
-    runner = _Runner(style_images, config, strategy)
-    _check_content(content_image, config, runner.min_size, "content image")
+    _check_content(*content_image.shape[:2], config, "content image")
+    multiscale.check_fits(*images.scaled_size(*content_image.shape[:2], config.image_size), 1, has_gpu())
     resized = np.asarray(images.resize_long_side(content_image, config.image_size))[None]
-    multiscale.check_fits(resized.shape[1], resized.shape[2], 1, has_gpu())
+    runner = _Runner(style_images, config, strategy)  # weights errors surface here, before any log line
+    _log_choices(requested, config)
     return runner.optimize_batch(resized, callback, chunk_size)[0]
 
 
@@ -339,18 +357,17 @@ def stylize_files(paths: Sequence[str], styles: Sequence[ImageLike], config: Opt
     Yields:
         (path, float32 [H, W, 3] in [0, 1]) as each batch finishes.
     """
-    config, default_strategy = _prepare(config or OptimizeConfig(), len(styles))
+    requested = config or OptimizeConfig()
+    config, default_strategy = _prepare(requested, len(styles))
     strategy = strategy or default_strategy
-    data.validate_image_files(paths)
+    for path, (height, width) in zip(paths, data.validate_image_files(paths), strict=True):
+        _check_content(height, width, config, os.fspath(path))
     style_images = [_as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
-    runner = _Runner(style_images, config, strategy)
     per_replica = math.ceil(config.batch_size / strategy.num_replicas_in_sync)
     multiscale.check_fits(config.image_size, config.image_size, per_replica, has_gpu())
+    runner = _Runner(style_images, config, strategy)
+    _log_choices(requested, config)
     for batch_paths, batch in data.content_batches(list(paths), config.image_size, config.batch_size):
-        batch = np.asarray(batch)
-        if min(batch.shape[1:3]) < runner.min_size:
-            raise ValueError(f"{batch_paths.numpy()[0].decode()} becomes {batch.shape[2]}x{batch.shape[1]} px, "
-                             f"smaller than the {runner.min_size} px the {config.backbone} layers need")
-        results = runner.optimize_batch(batch, callback, chunk_size)
+        results = runner.optimize_batch(np.asarray(batch), callback, chunk_size)
         for path, result in zip(batch_paths.numpy(), results, strict=True):
             yield path.decode(), result
