@@ -1,0 +1,212 @@
+"""`TrainConfig`: every setting of a CycleGAN training run, in one frozen dataclass.
+
+The CLI (`python -m tfstyle.cyclegan.train`) takes its flags and defaults from this class
+(`tfstyle.cli.define_flags`); the trainer takes an instance; the run saves it as
+`<model_dir>/config.json` beside its checkpoints, and translate/export read it back with
+`load_config` to rebuild the generators.
+
+Defaults are the reference's (Zhu et al. 2017; junyanz/pytorch-CycleGAN-and-pix2pix):
+286 -> 256 px crops, batch 1, ResNet-9-block generator with 64 filters, 70x70 PatchGAN with 64
+filters and 3 layers, LSGAN, lambda_cycle 10, lambda_identity 0.5, pool of 50, Adam(2e-4,
+beta_1 0.5), 100 constant + 100 decaying epochs. `tiny()` is the 32 px, 8-filter, 2-block
+preset used by the tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+
+CONFIG_FILE = "config.json"
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+MIXED_PRECISION = ("none", "bf16", "fp16")
+GAN_MODES = ("lsgan", "vanilla")
+
+# Fields that fix the shape of the saved state (weights, optimiser slots, pools) or the meaning
+# of the step counter (the data position is step // steps_per_epoch): resuming with a
+# different value cannot continue the same run.
+INCOMPATIBLE_ON_RESUME = (
+    "generator", "ngf", "ndf", "n_layers_d", "image_size", "pool_size", "batch_size", "mixed_precision",
+)
+# Fields that may change between runs of the same model_dir without comment.
+FREE_ON_RESUME = (
+    "model_dir", "max_steps", "strategy", "jit", "keep_checkpoints", "checkpoint_every_steps",
+    "image_every_steps", "log_every_steps",
+)
+
+
+def _field(default, help_text: str, choices: tuple[str, ...] | None = None):
+    metadata = {"help": help_text}
+    if choices:
+        metadata["choices"] = list(choices)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one CycleGAN training run (code name -> paper name in the field help)."""
+
+    # Data: two folders of images, or a TFDS `cycle_gan/<name>` dataset.
+    domain_a: str | None = _field(None, "folder of domain-A images (paper: X)")
+    domain_b: str | None = _field(None, "folder of domain-B images (paper: Y)")
+    dataset: str | None = _field(None, "TFDS dataset instead of folders, e.g. cycle_gan/horse2zebra")
+    data_dir: str | None = _field(None, "TFDS data_dir (where the prepared dataset lives)")
+    load_size: int = _field(286, "images are resized to this (px, square) before the random crop")
+    image_size: int = _field(256, "random crop size in px (a multiple of 4)")
+    batch_size: int = _field(1, "GLOBAL batch size, split over all replicas")
+
+    # Models.
+    generator: str = _field("resnet_9blocks", "generator: resnet_<n>blocks (9 or 6 in the paper)")
+    ngf: int = _field(64, "filters of the generator's first convolution")
+    ndf: int = _field(64, "filters of the discriminator's first convolution")
+    n_layers_d: int = _field(3, "strided layers of the PatchGAN discriminator (3 = 70x70 patches)")
+
+    # Losses.
+    gan_mode: str = _field("lsgan", "adversarial loss", GAN_MODES)
+    lambda_cycle: float = _field(10.0, "weight of the cycle-consistency L1 loss (paper: lambda)")
+    lambda_identity: float = _field(0.5, "identity-loss weight as a fraction of lambda_cycle (0 = off)")
+    pool_size: int = _field(50, "history pool of generated images shown to D (0 = off)")
+
+    # Optimiser and schedule.
+    learning_rate: float = _field(2e-4, "Adam learning rate for G and D")
+    beta_1: float = _field(0.5, "Adam beta_1")
+    epochs: int = _field(100, "epochs at the constant learning rate")
+    decay_epochs: int = _field(100, "epochs of linear decay to 0 after --epochs")
+    seed: int = _field(0, "seed of weights, data order, crops, flips and the pool")
+
+    # Runtime.
+    strategy: str = _field("auto", "tf.distribute strategy (auto: all local GPUs, else CPU)", STRATEGIES)
+    mixed_precision: str = _field("none", "mixed precision policy (losses stay float32)", MIXED_PRECISION)
+    jit: bool = _field(False, "compile the train step with XLA")
+    model_dir: str = _field("", "run folder: config.json, checkpoints/, logs/ (required)")
+    keep_checkpoints: int = _field(3, "checkpoints kept in <model_dir>/checkpoints")
+    checkpoint_every_steps: int = _field(1000, "save a checkpoint every N steps (and at each epoch end)")
+    image_every_steps: int = _field(500, "write an A->B->A / B->A->B image grid to TensorBoard every N steps")
+    log_every_steps: int = _field(100, "write losses and learning rate to TensorBoard every N steps")
+    max_steps: int | None = _field(None, "stop once the global step reaches N (counts across resumes)")
+
+    # ------------------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad field; returns None when the config is usable."""
+        if not self.model_dir:
+            raise ValueError("--model_dir is required")
+        folders = self.domain_a is not None or self.domain_b is not None
+        if folders and self.dataset:
+            raise ValueError("give either --domain_a/--domain_b or --dataset, not both")
+        if not self.dataset and not (self.domain_a and self.domain_b):
+            raise ValueError("give both --domain_a and --domain_b (folders of images), or --dataset")
+        for name, choices in (("strategy", STRATEGIES), ("mixed_precision", MIXED_PRECISION),
+                              ("gan_mode", GAN_MODES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        for name in ("image_size", "load_size", "batch_size", "ngf", "ndf", "n_layers_d", "keep_checkpoints",
+                     "checkpoint_every_steps", "image_every_steps", "log_every_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.image_size % 4:
+            raise ValueError(f"--image_size must be a multiple of 4 (two stride-2 stages): {self.image_size}")
+        if self.load_size < self.image_size:
+            raise ValueError(f"--load_size ({self.load_size}) must be >= --image_size ({self.image_size})")
+        if self.epochs < 0 or self.decay_epochs < 0 or self.epochs + self.decay_epochs < 1:
+            raise ValueError("--epochs and --decay_epochs must be >= 0 with at least one epoch in total")
+        for name in ("lambda_cycle", "lambda_identity", "pool_size", "learning_rate"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.beta_1 < 1.0:
+            raise ValueError(f"--beta_1 must be in [0, 1), got {self.beta_1}")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ValueError(f"--max_steps must be >= 0, got {self.max_steps}")
+
+    def to_json(self) -> str:
+        """The config as a JSON object (`dataclasses.asdict`), keys in field order."""
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        """Parses `to_json` output. Unknown keys (from a newer version) are ignored; missing keys
+        take today's defaults.
+
+        Raises:
+            ValueError: `text` is not a JSON object.
+        """
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"config is not valid JSON: {error}") from None
+        if not isinstance(values, dict):
+            raise ValueError("config JSON must be an object")
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def tiny(**overrides) -> TrainConfig:
+    """A run small enough for a CPU test: 32 px crops of 36 px images, 8-filter G and D with 2
+    residual blocks, 2-layer PatchGAN, pool of 4, log/images every step, checkpoint every 2 steps."""
+    values = dict(
+        load_size=36, image_size=32, batch_size=1, generator="resnet_2blocks", ngf=8, ndf=8, n_layers_d=2,
+        pool_size=4, epochs=1, decay_epochs=1, keep_checkpoints=3, checkpoint_every_steps=2,
+        image_every_steps=1, log_every_steps=1,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def config_path(model_dir: str | os.PathLike) -> str:
+    return os.path.join(os.fspath(model_dir), CONFIG_FILE)
+
+
+def save_config(config: TrainConfig, model_dir: str | os.PathLike | None = None) -> str:
+    """Writes `<model_dir>/config.json` atomically (temp file + rename); returns its path.
+
+    `model_dir` defaults to `config.model_dir`; the folder is created if needed.
+    """
+    model_dir = os.fspath(model_dir if model_dir is not None else config.model_dir)
+    os.makedirs(model_dir, exist_ok=True)
+    path = config_path(model_dir)
+    handle, temp_path = tempfile.mkstemp(prefix=".tmp-config-", suffix=".json", dir=model_dir)
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(config.to_json() + "\n")
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+    return path
+
+
+def load_config(model_dir: str | os.PathLike) -> TrainConfig:
+    """Reads `<model_dir>/config.json`.
+
+    Raises:
+        FileNotFoundError: no config.json in `model_dir` (not a tfstyle CycleGAN run folder).
+        ValueError: the file is not a valid config.
+    """
+    path = config_path(model_dir)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no {CONFIG_FILE} in {os.fspath(model_dir)} (not a CycleGAN model_dir?)")
+    with open(path) as file:
+        try:
+            return TrainConfig.from_json(file.read())
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+
+
+def resume_differences(saved: TrainConfig, current: TrainConfig) -> tuple[list[str], list[str]]:
+    """Compares the config of an existing run with the one about to resume it.
+
+    Returns:
+        (incompatible, changed): names of differing fields that forbid resuming
+        (`INCOMPATIBLE_ON_RESUME`), and of other differing fields worth a warning.
+    """
+    incompatible, changed = [], []
+    for field in dataclasses.fields(TrainConfig):
+        name = field.name
+        if name in FREE_ON_RESUME or getattr(saved, name) == getattr(current, name):
+            continue
+        (incompatible if name in INCOMPATIBLE_ON_RESUME else changed).append(name)
+    return incompatible, changed

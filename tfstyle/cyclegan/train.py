@@ -1,0 +1,74 @@
+"""Train a CycleGAN: `python -m tfstyle.cyclegan.train --domain_a A/ --domain_b B/ --model_dir runs/x`.
+
+Flags and defaults come from `TrainConfig` (`--helpfull` lists them). Rerunning the same command
+resumes from the latest checkpoint in `--model_dir`. `--max_steps` is a global step count, so it
+also holds across resumes.
+
+Exit codes: 0 done, or stopped by SIGTERM after saving a checkpoint (a scheduler's polite stop:
+the run is resumable, nothing failed); 130 stopped by SIGINT / Ctrl-C after saving a checkpoint
+(the shell convention, so a script chaining commands stops too); 2 bad input (one `error:` line);
+3 a loss became NaN/Inf (the last good checkpoint is kept); 1 any other TensorFlow error.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+from absl import flags
+
+from tfstyle import cli
+from tfstyle.cyclegan import trainer
+from tfstyle.cyclegan.config import TrainConfig
+
+EXIT_DIVERGED = 3
+
+FLAGS = flags.FLAGS
+cli.define_flags(TrainConfig)
+flags.DEFINE_bool("verbose", False, "debug logging")
+
+logger = logging.getLogger("tfstyle.cyclegan.train")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise cli.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.setup_logging(FLAGS.verbose)
+    config = cli.config_from_flags(TrainConfig)
+    config.validate()
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow work in the process.
+    strategy = trainer.make_strategy(config.strategy)
+    logger.info("strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
+                strategy.num_replicas_in_sync, config.batch_size)
+
+    progress: cli.Progress | None = None
+
+    def report(info: trainer.StepInfo) -> None:
+        nonlocal progress
+        if progress is None:  # from the second step on: the first one includes tracing
+            progress = cli.Progress(total=info.end_step - info.step, description="train", unit="step")
+            return
+        progress.update(1, step=info.step, epoch=info.epoch, G=info.losses["generator"],
+                        D=info.losses["d_a"] + info.losses["d_b"], cycle=info.losses["cycle_aba"],
+                        img_s=info.images_per_second)
+
+    try:
+        result = trainer.train(config, strategy=strategy, callback=report)
+    except trainer.TrainingDiverged as error:
+        cli.fail(str(error), EXIT_DIVERGED)
+    except tf.errors.OpError as error:  # e.g. an image that fails to decode mid-run
+        cli.fail(f"{type(error).__name__}: {error.message}", 1)
+    finally:
+        if progress is not None:
+            progress.close()
+    logger.info("step %d (epoch %d), %s; checkpoint %s", result.step, result.epoch, result.stopped,
+                result.checkpoint)
+    if result.stopped == "SIGINT":
+        return cli.EXIT_INTERRUPTED
+    return 0
+
+
+run = cli.main_wrapper(main)
+
+if __name__ == "__main__":
+    run()
