@@ -1,0 +1,345 @@
+"""tfstyle.export and the export CLI: the SavedModel contract TF Serving relies on.
+
+No TF Serving binary can run here, so the contract is proven piece by piece: a fresh Python
+process that imports only TensorFlow loads the export and runs both signatures (odd sizes too)
+against the Keras model; `saved_model_cli show --all` lists them; PredictRequests built with the
+`tensorflow-serving-api` protos match the SignatureDefs stored in saved_model.pb (what the server
+checks) and give the expected responses.
+"""
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfstyle import export
+from tfstyle.cyclegan import config as config_lib
+from tfstyle.cyclegan import models
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+
+
+def reference_translate(generator, image: np.ndarray) -> np.ndarray:
+    """numpy reflect-pad to a multiple of 4, Keras model, crop, numpy back to uint8 [H, W, 3]."""
+    height, width = image.shape[:2]
+    signed = image.astype(np.float32) / 255.0 * 2.0 - 1.0
+    padded = np.pad(signed, ((0, -height % 4), (0, -width % 4), (0, 0)), mode="reflect")
+    output = generator(padded[None], training=False).numpy()[0, :height, :width]
+    return np.round(np.clip((output + 1.0) / 2.0, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def encode(array: np.ndarray, image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def small_model(name="small") -> keras.Model:
+    """A 2-layer [-1, 1] -> [-1, 1] model: enough for versioning tests, cheap to trace."""
+    inputs = keras.Input((None, None, 3), name="image")
+    hidden = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    outputs = keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(hidden)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def assert_close_uint8(actual, expected):
+    assert actual.shape == expected.shape and actual.dtype == np.uint8
+    np.testing.assert_allclose(actual.astype(int), expected.astype(int), atol=1)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(generator, version folder) for a tiny ResNet generator (ngf 8, 2 blocks)."""
+    keras.utils.set_random_seed(0)
+    generator = models.build_generator("resnet_2blocks", ngf=8, name_prefix="generator_ab")
+    path = export.export_generator(generator, tmp_path_factory.mktemp("saved_models") / "tiny")
+    return generator, path
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """uint8 [2, 37, 50, 3]: odd sizes, so padding and cropping are exercised."""
+    return np.random.default_rng(0).integers(0, 256, (2, 37, 50, 3), dtype=np.uint8)
+
+
+# --- the SavedModel -------------------------------------------------------------------------
+
+
+def test_export_runs_in_a_fresh_process_that_imports_only_tensorflow(exported, batch, tmp_path):
+    """TF2 loader and the session loader TF Serving uses, both signatures, odd sizes, vs the Keras model."""
+    generator, path = exported
+    assert os.path.basename(path) == "1"
+    square = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    small = np.random.default_rng(2).integers(0, 256, (20, 33, 3), dtype=np.uint8)
+    np.save(tmp_path / "batch.npy", batch)
+    np.save(tmp_path / "square.npy", square)
+    encoded = [encode(batch[0], "PNG"), encode(small, "PNG"), encode(batch[1], "JPEG")]
+    for index, data in enumerate(encoded):
+        (tmp_path / f"in{index}").write_bytes(data)
+
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        path, work = sys.argv[1:]
+        loaded = tf.saved_model.load(path)
+        assert sorted(loaded.signatures) == ["serving_default", "translate_bytes"], list(loaded.signatures)
+        serve, serve_bytes = loaded.signatures["serving_default"], loaded.signatures["translate_bytes"]
+        assert list(serve.structured_outputs) == ["images"]
+        assert list(serve_bytes.structured_outputs) == ["png_bytes"]
+        for name in ("batch", "square"):
+            images = tf.constant(np.load(f"{work}/{name}.npy"))
+            np.save(f"{work}/{name}_out.npy", serve(images=images)["images"].numpy())
+        encoded = [open(f"{work}/in{i}", "rb").read() for i in range(3)]
+        png = serve_bytes(image_bytes=tf.constant(encoded))["png_bytes"].numpy()
+        for i, data in enumerate(png):
+            open(f"{work}/out{i}.png", "wb").write(data)
+        # The JPEG: the bytes signature must equal serving_default on TensorFlow's own decode of it.
+        decoded = tf.io.decode_jpeg(encoded[2], channels=3)[tf.newaxis]
+        np.save(f"{work}/jpeg_direct.npy", serve(images=decoded)["images"].numpy()[0])
+        # TF Serving loads with sessions (C++ SavedModelBundle): restore op + signature tensor names.
+        with tf.compat.v1.Session(graph=tf.Graph()) as session:
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+            signature = meta_graph.signature_def["serving_default"]
+            feed = {signature.inputs["images"].name: np.load(f"{work}/batch.npy")}
+            np.save(f"{work}/batch_session.npy", session.run(signature.outputs["images"].name, feed))
+            signature = meta_graph.signature_def["translate_bytes"]
+            feed = {signature.inputs["image_bytes"].name: encoded}
+            assert list(session.run(signature.outputs["png_bytes"].name, feed)) == list(png)
+        try:
+            serve(images=tf.zeros([1, 5, 40, 3], tf.uint8))
+        except tf.errors.InvalidArgumentError as error:
+            assert ">= 8" in str(error)
+            print("SMALL_REJECTED")
+        print("IMPORTED_TFSTYLE" if any(m.startswith("tfstyle") for m in sys.modules) else "CLEAN")
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", script, path, str(tmp_path)], capture_output=True,
+                            text=True, env=env, timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SMALL_REJECTED" in result.stdout and "CLEAN" in result.stdout
+
+    batch_out = np.load(tmp_path / "batch_out.npy")
+    assert batch_out.shape == batch.shape
+    np.testing.assert_array_equal(np.load(tmp_path / "batch_session.npy"), batch_out)
+    for image, output in zip(batch, batch_out, strict=True):
+        expected = reference_translate(generator, image)
+        assert expected.std() > 10  # outputs vary, so a wrong pad/crop would show
+        assert_close_uint8(output, expected)
+    assert_close_uint8(np.load(tmp_path / "square_out.npy")[0], reference_translate(generator, square[0]))
+
+    for index, source in ((0, batch[0]), (1, small)):
+        output = np.asarray(Image.open(tmp_path / f"out{index}.png"))
+        assert_close_uint8(output, reference_translate(generator, source))
+    jpeg_output = np.asarray(Image.open(tmp_path / "out2.png"))
+    np.testing.assert_array_equal(jpeg_output, np.load(tmp_path / "jpeg_direct.npy"))
+    assert jpeg_output.shape == (37, 50, 3)
+
+
+def test_export_stores_each_weight_once(exported):
+    generator, path = exported
+    variables = os.path.join(path, "variables")
+    data_bytes = sum(os.path.getsize(os.path.join(variables, name)) for name in os.listdir(variables)
+                     if name.startswith("variables.data"))
+    weight_bytes = 4 * generator.count_params()
+    # keras.Model.export in Keras 3.15 stores about 2x (keras-team/keras#23553).
+    assert weight_bytes <= data_bytes < 1.2 * weight_bytes + 4096
+
+
+def test_saved_model_cli_lists_both_signatures(exported):
+    _, path = exported
+    result = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", path, "--all"], capture_output=True, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout
+    serving = text[text.index("signature_def['serving_default']"):]
+    serving = serving[:serving.index("signature_def['translate_bytes']")]
+    uint8_spec = "tensor_info:\n        dtype: DT_UINT8\n        shape: (-1, -1, -1, 3)"
+    assert f"inputs['images'] {uint8_spec}" in serving
+    assert f"outputs['images'] {uint8_spec}" in serving
+    assert "Method name is: tensorflow/serving/predict" in serving
+    as_bytes = text[text.index("signature_def['translate_bytes']"):]
+    assert "inputs['image_bytes'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in as_bytes
+    assert "outputs['png_bytes'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in as_bytes
+
+
+def _signature_defs(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as file:
+        saved_model.ParseFromString(file.read())
+    (meta_graph,) = saved_model.meta_graphs
+    assert list(meta_graph.meta_info_def.tags) == ["serve"]
+    return meta_graph.signature_def
+
+
+def _check_request(request, signature_def) -> None:
+    """What TF Serving checks before running: input keys, dtypes and shapes against the SignatureDef."""
+    if set(request.inputs) != set(signature_def.inputs):
+        raise ValueError(f"inputs {sorted(request.inputs)} != {sorted(signature_def.inputs)}")
+    for key, tensor in request.inputs.items():
+        info = signature_def.inputs[key]
+        if tensor.dtype != info.dtype:
+            raise ValueError(f"{key}: dtype {tensor.dtype} != {info.dtype}")
+        dims = [dim.size for dim in tensor.tensor_shape.dim]
+        spec = [dim.size for dim in info.tensor_shape.dim]
+        if len(dims) != len(spec) or any(s not in (-1, d) for d, s in zip(dims, spec, strict=True)):
+            raise ValueError(f"{key}: shape {dims} does not fit {spec}")
+
+
+def test_predict_requests_fit_the_signatures_and_get_answers(exported, batch):
+    predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
+    pytest.importorskip("tensorflow_serving.apis.prediction_service_pb2_grpc")  # the gRPC stub imports too
+    generator, path = exported
+    signature_defs = _signature_defs(path)
+    loaded = tf.saved_model.load(path)
+    small = np.random.default_rng(2).integers(0, 256, (20, 33, 3), dtype=np.uint8)
+    encoded = [encode(batch[0], "PNG"), encode(small, "PNG")]
+    cases = {
+        "serving_default": {"images": tf.make_tensor_proto(batch)},
+        "translate_bytes": {"image_bytes": tf.make_tensor_proto(encoded)},
+    }
+    responses = {}
+    for signature_name, inputs in cases.items():
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "tiny"
+        request.model_spec.signature_name = signature_name
+        for key, proto in inputs.items():
+            request.inputs[key].CopyFrom(proto)
+        request = predict_pb2.PredictRequest.FromString(request.SerializeToString())  # over the wire
+        _check_request(request, signature_defs[request.model_spec.signature_name])
+        # Run it as the server would: TensorProto -> tensor -> signature -> TensorProto.
+        feeds = {key: tf.constant(tf.make_ndarray(proto)) for key, proto in request.inputs.items()}
+        outputs = loaded.signatures[signature_name](**feeds)
+        response = predict_pb2.PredictResponse()
+        for key, value in outputs.items():
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+        responses[signature_name] = predict_pb2.PredictResponse.FromString(response.SerializeToString())
+
+    images_out = tf.make_ndarray(responses["serving_default"].outputs["images"])
+    assert images_out.dtype == np.uint8 and images_out.shape == batch.shape
+    assert_close_uint8(images_out[1], reference_translate(generator, batch[1]))
+    png = responses["translate_bytes"].outputs["png_bytes"].string_val
+    assert [np.asarray(Image.open(io.BytesIO(data))).shape for data in png] == [(37, 50, 3), (20, 33, 3)]
+
+    # The check is not vacuous: wrong dtype, wrong key and wrong rank are refused.
+    for signature_name, key, value in (("serving_default", "images", batch.astype(np.float32)),
+                                       ("serving_default", "image", batch),
+                                       ("translate_bytes", "image_bytes", [[b"x"]])):
+        request = predict_pb2.PredictRequest()
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        with pytest.raises(ValueError):
+            _check_request(request, signature_defs[signature_name])
+
+
+# --- versions and atomicity -----------------------------------------------------------------
+
+
+def test_versions_count_up_and_are_never_overwritten(tmp_path):
+    model = small_model()
+    base = tmp_path / "small"
+    assert os.path.basename(export.export_generator(model, base)) == "1"
+    assert os.path.basename(export.export_generator(model, base)) == "2"
+    assert os.path.basename(export.export_generator(model, base, version=7)) == "7"
+    assert os.path.basename(export.export_generator(model, base)) == "8"
+    (base / "notes").mkdir()  # non-integer folders are not versions
+    assert export.existing_versions(base) == [1, 2, 7, 8]
+
+    before = (base / "2" / "saved_model.pb").read_bytes()
+    mtime = os.path.getmtime(base / "2" / "saved_model.pb")
+    with pytest.raises(ValueError, match="version 2 already exists"):
+        export.export_generator(small_model("other"), base, version=2)
+    assert (base / "2" / "saved_model.pb").read_bytes() == before
+    assert os.path.getmtime(base / "2" / "saved_model.pb") == mtime
+    for bad in (0, -1, "3", 2.0, True):
+        with pytest.raises(ValueError, match="positive integer"):
+            export.export_generator(model, base, version=bad)
+    assert sorted(os.listdir(base)) == ["1", "2", "7", "8", "notes"]  # nothing half-written
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        export.export_generator(model, tmp_path / "a_file")
+
+
+class _FailsWhenSaved(keras.layers.Layer):
+    """Fine on the fixed 8x8 input it is built with; raises when traced on unknown H, W (the export)."""
+
+    def call(self, inputs):
+        if inputs.shape[1] is None:
+            raise RuntimeError("simulated failure while tracing the export")
+        return inputs
+
+
+def test_failed_export_leaves_nothing_behind(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    broken = keras.Model(inputs, _FailsWhenSaved()(inputs), name="broken")
+    base = tmp_path / "models"
+    export.export_generator(small_model(), base)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        export.export_generator(broken, base)
+    assert sorted(os.listdir(base)) == ["1"]  # no "2", no hidden temp folder
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        export.export_generator(broken, tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()  # the folder the failed export created is gone too
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+
+def run_export_cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    return subprocess.run([sys.executable, "-m", "tfstyle.cyclegan.export", *args], capture_output=True,
+                          text=True, env=env, timeout=240, cwd=REPO)
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_export_cli_writes_a_version_and_refuses_to_overwrite_it(tmp_path):
+    keras.utils.set_random_seed(0)
+    model_dir = tmp_path / "run"
+    config = config_lib.tiny(model_dir=str(model_dir))
+    config_lib.save_config(config, model_dir)
+    generator_ab = models.build_generator(config.generator, ngf=config.ngf, name_prefix="generator_ab")
+    generator_ba = models.build_generator(config.generator, ngf=config.ngf, name_prefix="generator_ba")
+    checkpoint = tf.train.Checkpoint(generator_ab=generator_ab, generator_ba=generator_ba)
+    tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=1).save()
+    export_dir = tmp_path / "saved_models" / "tiny"
+
+    result = run_export_cli(f"--model_dir={model_dir}", "--direction=b2a", f"--export_dir={export_dir}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == str(export_dir / "1")
+    loaded = tf.saved_model.load(str(export_dir / "1"))
+    image = np.random.default_rng(3).integers(0, 256, (1, 21, 30, 3), dtype=np.uint8)
+    served = loaded.signatures["serving_default"](images=tf.constant(image))["images"].numpy()[0]
+    assert_close_uint8(served, reference_translate(generator_ba, image[0]))  # b2a: F, not G
+
+    error = one_error_line(run_export_cli(f"--model_dir={model_dir}", f"--export_dir={export_dir}",
+                                          "--version=1"))
+    assert "version 1 already exists" in error
+    assert sorted(os.listdir(export_dir)) == ["1"]
+
+
+def test_export_cli_without_a_checkpoint_gives_one_error_line(tmp_path):
+    model_dir = tmp_path / "untrained"
+    config_lib.save_config(config_lib.tiny(model_dir=str(model_dir)), model_dir)
+    error = one_error_line(run_export_cli(f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'out'}"))
+    assert "has no checkpoint" in error and "tfstyle.cyclegan.train" in error
+    assert not (tmp_path / "out").exists()
+    missing = tmp_path / "nowhere"
+    error = one_error_line(run_export_cli(f"--model_dir={missing}", f"--export_dir={tmp_path / 'o'}"))
+    assert "no such model_dir" in error

@@ -1,0 +1,65 @@
+"""Export a trained CycleGAN generator as a versioned SavedModel for TF Serving.
+
+    python -m tfstyle.cyclegan.export --model_dir runs/horse2zebra --direction=a2b \\
+        --export_dir saved_models/horse2zebra [--version N]
+
+writes `saved_models/horse2zebra/<N>/` (N defaults to one more than the largest existing version;
+an existing version is never overwritten) and prints its path. Signatures: see `tfstyle.export`
+and `saved_models/README.md`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from tfstyle import cli
+from tfstyle import export as export_lib
+from tfstyle.cyclegan import inference, models
+
+logger = logging.getLogger(__name__)
+
+
+def _field(default, help_text: str, choices: list[str] | None = None):
+    metadata = {"help": help_text, **({"choices": choices} if choices else {})}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportArgs:
+    """Flags of `python -m tfstyle.cyclegan.export`."""
+
+    model_dir: str = _field("", "training run folder (config.json, checkpoints/)")
+    direction: str = _field("a2b", "a2b: G (A -> B); b2a: F (B -> A)", ["a2b", "b2a"])
+    export_dir: str = _field("", "model base path for TF Serving, e.g. saved_models/horse2zebra")
+    version: int | None = _field(None, "version folder to write (default: largest existing + 1)")
+
+cli.define_flags(ExportArgs)
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    cli.setup_logging()
+    args = cli.config_from_flags(ExportArgs)
+    if not args.model_dir:
+        raise ValueError("--model_dir is required (a training run folder)")
+    if not args.export_dir:
+        raise ValueError("--export_dir is required, e.g. saved_models/<name>")
+    if args.version is not None:  # fail before loading anything
+        if args.version < 1:
+            raise ValueError(f"--version must be a positive integer, got {args.version}")
+        if args.version in export_lib.existing_versions(args.export_dir):
+            raise ValueError(
+                f"version {args.version} already exists in {args.export_dir}; versions are never overwritten"
+            )
+    generator, _ = inference.load_generator(args.model_dir, args.direction)
+    path = export_lib.export_generator(
+        generator, args.export_dir, args.version, multiple=models.SIZE_MULTIPLE
+    )
+    print(path)
+
+
+run = cli.main_wrapper(main)
+
+if __name__ == "__main__":
+    run()
