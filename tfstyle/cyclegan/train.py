@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import logging
 
-import tensorflow as tf
 from absl import flags
 
-from tfstyle import cli
+from tfstyle import cli, images
 from tfstyle.cyclegan import trainer
 from tfstyle.cyclegan.config import TrainConfig
 
@@ -36,6 +35,14 @@ def main(argv: list[str]) -> int:
     cli.setup_logging(FLAGS.verbose)
     config = cli.config_from_flags(TrainConfig)
     config.validate()
+    for flag in ("domain_a", "domain_b"):  # cheap checks first, so a bad folder is the only line printed
+        if getattr(config, flag):
+            try:
+                images.list_images(getattr(config, flag))
+            except (FileNotFoundError, ValueError) as error:
+                raise cli.UserError(f"--{flag}: {error}") from None
+    import tensorflow as tf  # after tfstyle.cli has set TensorFlow's log environment
+
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work in the process.
     strategy = trainer.make_strategy(config.strategy)
     logger.info("strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
