@@ -19,11 +19,19 @@ logger = logging.getLogger(__name__)
 MIN_STAGE_ITERATIONS = 20
 MIN_STAGE_SIZE = 64
 
-# Bytes of device memory per output pixel for one Adam/L-BFGS step through VGG19 up to block5_conv1
-# (activations kept for backprop, their gradients, solver state), measured by
-# experiments/bench_optimize.py at 256-1024 px on CPU (tf 2.21); rounded up.
-BYTES_PER_PIXEL = 12_000
-FIXED_BYTES = 1_500_000_000  # weights, runtime, style targets
+# Peak memory of one optimisation step through VGG19 up to block5_conv1 (activations kept for backprop,
+# their gradients, solver state) = FIXED_BYTES + BYTES_PER_PIXEL * H * W * B. Fitted to the peak RSS that
+# experiments/bench_optimize.py measured on CPU (tf 2.21, 2 cores, a fresh process per run), in GiB:
+#
+#              64 px   256 px   512 px   1024 px
+#   adam       0.70    0.92     1.57     3.87       XLA on: 1.17 / 1.95 at 256 / 512
+#   lbfgs m=10 0.69    0.95     1.54     3.53       XLA on: 1.26 / 2.28 at 256 / 512
+#
+# Without XLA that is ~0.77 GB + 3.2-3.6 kB/px (the L-BFGS history, 2 m H W 3 * 4 B = 240 B/px at m=10,
+# is lost in the allocator's noise); with XLA up to ~1.0 GB + 5.6 kB/px (L-BFGS, 256 -> 512 px). The
+# constants cover the XLA runs with ~10 % to spare and the default (no XLA) runs with ~1.7x.
+BYTES_PER_PIXEL = 6_000
+FIXED_BYTES = 1_200_000_000  # TF runtime (~0.5 GB), VGG weights, targets, allocator slack
 
 
 @dataclasses.dataclass(frozen=True)

@@ -248,11 +248,12 @@ def lbfgs_init(loss_fn: LossFn, x, history_size: int = 10) -> LbfgsState:
     )
 
 
-def _two_loop_direction(state: LbfgsState) -> tf.Tensor:
-    """Search direction d = -H_k g_k by the two-loop recursion (Nocedal & Wright alg. 7.4).
+def _two_loop_direction(state: LbfgsState, grad: tf.Tensor) -> tf.Tensor:
+    """Search direction d = -H_k g by the two-loop recursion (Nocedal & Wright alg. 7.4).
 
     Pairs are visited newest to oldest (first loop) then oldest to newest (second loop); only
-    the `count` valid ones. With count 0 this is d = -g.
+    the `count` valid ones. With count 0 this is d = -g. `grad` is g_k, or g_k with the
+    components held at a bound zeroed (projected run).
     """
     history_size = tf.shape(state.rho)[0]
 
@@ -267,7 +268,7 @@ def _two_loop_direction(state: LbfgsState) -> tf.Tensor:
     _, q, alphas = tf.while_loop(
         lambda k, q, alphas: k < state.count,
         first,
-        (tf.constant(0, tf.int32), state.grad, tf.zeros_like(state.rho)),
+        (tf.constant(0, tf.int32), grad, tf.zeros_like(state.rho)),
     )
     r = state.gamma * q
 
@@ -288,16 +289,20 @@ def lbfgs_run(
     first_step: float = 1e-2,
     armijo: float = 1e-4,
     curvature_epsilon: float = 1e-10,
+    clip: tuple[float, float] | None = (0.0, 1.0),
 ) -> tuple[LbfgsState, tf.Tensor, dict[str, tf.Tensor]]:
     """Take `iterations` L-BFGS iterations (Nocedal & Wright 2006, alg. 7.5 with alg. 7.4).
 
-    One iteration, with g = grad f(x)::
+    One iteration, with g = grad f(x) and P the projection onto the box [lo, hi] (identity when
+    `clip` is None)::
 
-        d = -H g                                  # two-loop recursion over the last m pairs
-        t = 1, or first_step / max|g| without history (see below)
-        while f(x + t d) > f(x) + armijo * t * g.d and tries < max_line_search:  t <- t / 2
-        s = t d,  y = g(x + t d) - g
-        keep (s, y) only if y.s > curvature_epsilon * y.y   (curvature condition, i.e. gamma > eps)
+        F = pixels not held at a bound (held: x = lo with g > 0, or x = hi with g < 0)
+        d = -H g_F on F, 0 elsewhere              # two-loop recursion over the last m pairs
+        t = 1, or first_step / max|g_F| without history (see below)
+        while f(P(x + t d)) > f(x) + armijo * g.(P(x + t d) - x) and tries < max_line_search:
+            t <- t / 2
+        s = P(x + t d) - x,  y = g(P(x + t d)) - g
+        keep (s, y) only if y.s > curvature_epsilon * |g.s|    (curvature condition)
         gamma = s.y / y.y                         # H^0 = gamma I for the next iteration (eq. 7.20)
 
     Choices and deviations from the book, which uses a Wolfe line search:
@@ -306,6 +311,17 @@ def lbfgs_run(
       `max_line_search` trials. Each trial evaluates loss *and* gradient, so the common case (first
       trial accepted) costs exactly one evaluation per iteration. Without the curvature (second
       Wolfe) condition, y.s > 0 is not guaranteed; such pairs are skipped, not stored.
+    * Curvature test: y.s against the first-order change |g.s| (as L-BFGS-B does), so that it
+      does not depend on the scale of f. A test on gamma = y.s / y.y alone has units of
+      x / gradient: at the loss scale of style transfer (~1e12) gamma is ~1e-11 and such a test
+      rejected every pair, leaving a fixed-step gradient descent (regression test in test_solvers.py).
+    * Box: with `clip` (the default, [0, 1] like Adam) this is a projected L-BFGS: pixels that
+      the gradient pushes against a bound are frozen for the iteration, trial points are projected
+      onto the box and the Armijo test uses the projected step. It is a simple active-set
+      heuristic, not the Cauchy-point/subspace machinery of L-BFGS-B (Byrd et al. 1995), but on
+      style transfer it tracks scipy's L-BFGS-B per iteration. `x` must start inside the box.
+      With `clip` None the image may leave [0, 1] and the caller clips the final image, which
+      can raise the loss by a large factor.
     * First step: with no history (iteration 0, after a reset) d = -g, whose scale is arbitrary;
       the trial step is then t = first_step / max|g|, so the largest element of x moves by
       `first_step` (units of x: 1e-2 is about 2.5 grey levels for a [0, 1] image). With history,
@@ -313,9 +329,8 @@ def lbfgs_run(
     * Failure: if d is not a descent direction (g.d >= 0, numerically possible) the history is
       dropped and d = -g. If no trial satisfies the Armijo condition the history is reset too;
       the last (smallest) trial point is kept if it lowered f at all, else x stays put. The next
-      iteration then starts afresh with a first-step-scaled gradient step.
-    * No box constraints (this is not L-BFGS-B): the image may leave [0, 1] during the run; the
-      caller clips the final image. Non-finite trial losses count as failed trials.
+      iteration then starts afresh with a first-step-scaled gradient step. Non-finite trial
+      losses count as failed trials.
     * The batch is one vector: B images share one history and one step length. For images that
       are independent (block-diagonal Hessian) this is still a valid L-BFGS, but not identical to
       B separate runs; run per-replica slices for that.
@@ -328,7 +343,8 @@ def lbfgs_run(
         max_line_search: most loss+gradient evaluations per iteration (>= 1).
         first_step: largest element change of a history-less step, units of x.
         armijo: c1 of the sufficient-decrease condition, in (0, 1).
-        curvature_epsilon: pairs with y.s <= curvature_epsilon * y.y are skipped.
+        curvature_epsilon: pairs with y.s <= curvature_epsilon * |g.s| are skipped (unitless).
+        clip: (lo, hi) box the image is kept in (projected L-BFGS), or None for unconstrained.
 
     Returns:
         (new state, f at the returned x: float32 scalar, terms at the returned x). f never
@@ -341,21 +357,37 @@ def lbfgs_run(
 
     def iteration(i, state: LbfgsState):
         history_size = tf.shape(state.rho)[0]
-        direction = _two_loop_direction(state)
-        slope = _dot(state.grad, direction)
+        grad = state.grad
+        if clip is not None:
+            # Pixels held at a bound by the gradient (x at lo with g > 0, at hi with g < 0) are
+            # fixed for this iteration; the search runs over the free ones.
+            held = tf.logical_or(
+                tf.logical_and(state.x <= clip[0], grad > 0.0), tf.logical_and(state.x >= clip[1], grad < 0.0)
+            )
+            grad = tf.where(held, 0.0, grad)
+        direction = _two_loop_direction(state, grad)
+        if clip is not None:
+            direction = tf.where(held, 0.0, direction)
+        slope = _dot(grad, direction)
         # Not a descent direction (only with history, from round-off): drop the history.
         bad = tf.logical_and(state.count > 0, tf.logical_not(slope < 0.0))
-        direction = tf.where(bad, -state.grad, direction)
-        slope = tf.where(bad, -_dot(state.grad, state.grad), slope)
+        direction = tf.where(bad, -grad, direction)
+        slope = tf.where(bad, -_dot(grad, grad), slope)
         count = tf.where(bad, 0, state.count)
         gamma = tf.where(bad, 1.0, state.gamma)
-        grad_max = tf.reduce_max(tf.abs(state.grad))
+        grad_max = tf.reduce_max(tf.abs(grad))
         step_size = tf.where(count > 0, 1.0, first_step / tf.maximum(grad_max, tiny))
 
         def trial(tries, step_size, accepted, x_new, loss_new, terms_new, grad_new):
             x_trial = state.x + step_size * direction
+            if clip is None:
+                decrease = step_size * slope
+            else:
+                x_trial = tf.clip_by_value(x_trial, clip[0], clip[1])
+                # Armijo along the projected path; never accept an increase of f.
+                decrease = tf.minimum(_dot(state.grad, x_trial - state.x), 0.0)
             loss_trial, terms_trial, grad_trial = _evaluate(loss_fn, x_trial)
-            ok = loss_trial <= state.loss + armijo * step_size * slope  # False for NaN
+            ok = loss_trial <= state.loss + armijo * decrease  # False for NaN
             return (
                 tries + 1,
                 tf.where(ok, step_size, 0.5 * step_size),
@@ -392,7 +424,8 @@ def lbfgs_run(
         y = grad_new - state.grad
         sy = _dot(s, y)
         yy = _dot(y, y)
-        store = tf.logical_and(accepted, sy > curvature_epsilon * yy)
+        # Scale-free curvature test (L-BFGS-B's): y.s against the first-order change g.s, both in units of f.
+        store = tf.logical_and(accepted, sy > curvature_epsilon * tf.abs(_dot(state.grad, s)))
         head = state.head
         s_history = tf.cond(
             store,
@@ -455,7 +488,7 @@ class Solver:
         history_size: L-BFGS m (ignored by Adam).
         jit_compile: compile the step with XLA.
         **options: further keyword arguments of `adam_run` (beta_1, beta_2, epsilon, clip) or
-            `lbfgs_run` (max_line_search, first_step, armijo, curvature_epsilon).
+            `lbfgs_run` (max_line_search, first_step, armijo, curvature_epsilon, clip).
 
     Raises:
         ValueError: unknown kind, learning_rate <= 0 or history_size < 1.
@@ -511,7 +544,7 @@ class Solver:
 
     @property
     def image(self) -> tf.Tensor:
-        """Current iterate: float32 [B, H, W, 3]; in [0, 1] for Adam with clipping, unclipped for L-BFGS."""
+        """Current iterate: float32 [B, H, W, 3]; in the `clip` box (default [0, 1]) unless clip=None."""
         return self.state.x
 
     @property
