@@ -44,6 +44,9 @@ def local_strategy() -> tf.distribute.Strategy:
 
 def _checkpoint_candidates(checkpoint_dir: str) -> list[str]:
     """Checkpoint prefixes listed by the `checkpoint` state file, newest first."""
+    # Absolute: get_checkpoint_state already prefixes relative entries with the folder it is given,
+    # so with a relative folder the join below would prefix them twice.
+    checkpoint_dir = os.path.abspath(checkpoint_dir)
     state = tf.train.get_checkpoint_state(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
     if state is None:
         return []
