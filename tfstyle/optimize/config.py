@@ -45,8 +45,8 @@ class OptimizeConfig:
     learning_rate: float = field(default=0.02, metadata=_help("Adam step size, in [0, 1] pixel units"))
     lbfgs_history: int = field(default=10, metadata=_help("L-BFGS memory: number of (s, y) pairs kept"))
     content_weight: float = field(default=1.0, metadata=_help("weight of the content loss (alpha)"))
-    style_weight: float = field(default=1e4, metadata=_help("weight of the style loss (beta)"))
-    tv_weight: float = field(default=1.0, metadata=_help("weight of the total-variation smoothness loss"))
+    style_weight: float = field(default=5e-3, metadata=_help("weight of the style loss (beta)"))
+    tv_weight: float = field(default=1e4, metadata=_help("weight of the total-variation smoothness loss"))
     backbone: str = field(default="vgg19", metadata=_help("feature network", choices=tuple(features.BACKBONES)))
     weights: str = field(
         default="auto", metadata=_help("auto (a weights file, Keras' cached ImageNet file, else the offline "

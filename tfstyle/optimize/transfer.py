@@ -288,7 +288,7 @@ def _prepare(config: OptimizeConfig, num_styles: int) -> tuple[OptimizeConfig, t
 
 
 def _log_choices(config: OptimizeConfig, resolved: OptimizeConfig) -> None:
-    if config.image_size is None or config.iterations is None or config.scales is None:
+    if config.image_size is None or config.iterations is None:
         logger.info("%s: image_size=%d px, iterations=%d, scales=%d, optimizer=%s",
                     "GPU found" if has_gpu() else "no GPU, CPU defaults", resolved.image_size,
                     resolved.iterations, resolved.scales, resolved.optimizer)
