@@ -195,8 +195,10 @@ def build_models(config: TrainConfig) -> dict[str, keras.Model]:
     }
 
 
-class _State:
-    """Everything a checkpoint holds; create inside `strategy.scope()`."""
+class TrainState:
+    """Everything a checkpoint holds: the four models, both optimisers, the step counter, the RNG
+    and the two image pools. Create inside `strategy.scope()` and the run's `dtype_policy`
+    (`build_training` does both)."""
 
     def __init__(self, config: TrainConfig, steps_per_epoch: int):
         from tfstyle.cyclegan.pool import ImagePool
@@ -245,9 +247,10 @@ class _State:
         return float(self.schedule(step))
 
 
-def _make_step(state: _State, config: TrainConfig, strategy: tf.distribute.Strategy):
-    """Returns the distributed train step: a tf.function taking a distributed iterator,
-    running one update on every replica and returning the globally averaged losses."""
+def make_train_step(state: TrainState, config: TrainConfig, strategy: tf.distribute.Strategy):
+    """Returns the distributed train step: a tf.function taking the global batch `(real_a, real_b)`
+    (per-replica values from a distributed dataset), running one update on every replica and
+    returning the globally averaged losses (`LOSS_NAMES`, plus a non-finite-gradient flag)."""
     gan_generator_loss, gan_discriminator_loss = losses.GAN_LOSSES[config.gan_mode]
     lambda_cycle = config.lambda_cycle
     lambda_identity = config.lambda_identity * config.lambda_cycle
@@ -321,7 +324,24 @@ def _make_step(state: _State, config: TrainConfig, strategy: tf.distribute.Strat
     return train_step
 
 
-def _make_sampler(state: _State):
+def build_training(config: TrainConfig, strategy: tf.distribute.Strategy,
+                   steps_per_epoch: int) -> tuple[TrainState, Callable]:
+    """The state and the train step of a run, built as `train` builds them (also used by
+    `experiments/bench_cyclegan.py`, so the benchmark times the exact training step).
+
+    Models, optimisers and pools are created under the run's mixed-precision policy inside
+    `strategy.scope()`; the learning-rate schedule spans `steps_per_epoch` * (epochs + decay_epochs).
+
+    Returns:
+        (state, train_step): a `TrainState` and the tf.function of `make_train_step`.
+    """
+    with dtype_policy(config.mixed_precision), strategy.scope():
+        state = TrainState(config, steps_per_epoch)
+        train_step = make_train_step(state, config, strategy)
+    return state, train_step
+
+
+def _make_sampler(state: TrainState):
     """tf.function (a [1,H,W,3], b [1,H,W,3] in [-1,1]) -> float32 [1, 2H, 3W, 3] in [0, 1]:
     top row a, G(a), F(G(a)); bottom row b, F(b), G(F(b))."""
 
@@ -550,9 +570,7 @@ def train(config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
                                                     CHECKPOINT_DIR)
 
     keras.utils.set_random_seed(config.seed)
-    with dtype_policy(config.mixed_precision), strategy.scope():
-        state = _State(config, spe)
-        train_step = _make_step(state, config, strategy)
+    state, train_step = build_training(config, strategy, spe)
     sample = _make_sampler(state)
 
     resumed_from = restore_latest(state.checkpoint, read_dir)
