@@ -72,16 +72,13 @@ import dataclasses
 import datetime
 import json
 import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS_DIR = os.path.join(REPO, "experiments", "results")
-ROW_MARKER = "BENCH_ROW_RESULT "
+import benchmarking  # experiments/benchmarking.py, beside this script
+
+REPO, RESULTS_DIR = benchmarking.REPO, benchmarking.RESULTS_DIR
 MODEL_PRESETS = ("full", "tiny")
 PRECISIONS = ("none", "bf16", "fp16")
 PRECISION_NAMES = {"none": "fp32", "bf16": "bf16", "fp16": "fp16"}
@@ -94,51 +91,12 @@ _MIB = 2**20
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_proc(path: str, key: str) -> str | None:
-    """The value of the first `key: value` line of a /proc file, or None."""
-    try:
-        with open(path) as file:
-            for line in file:
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
-def _status_bytes(key: str) -> int | None:
-    """A kB field of /proc/self/status ("VmRSS:", "VmHWM:") in bytes; None off Linux."""
-    value = _read_proc("/proc/self/status", key)
-    return int(value.split()[0]) * 1024 if value else None
 
 
-def describe_machine() -> dict:
-    """CPU model, cores, RAM, GPU names, TensorFlow / Keras / Python versions."""
-    import keras
-    import tensorflow as tf
-
-    gpus = []
-    for device in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(device)
-        gpus.append(details.get("device_name", device.name))
-    mem_total = _read_proc("/proc/meminfo", "MemTotal")
-    return {
-        "cpu_model": _read_proc("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
-        "cpu_cores": os.cpu_count(),
-        "ram_bytes": int(mem_total.split()[0]) * 1024 if mem_total else None,
-        "gpus": gpus,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
-def device_tag(machine: dict) -> str:
-    """"cpu", or "gpu-<name>" from the first GPU's name (file-name safe)."""
-    if not machine["gpus"]:
-        return "cpu"
-    return "gpu-" + re.sub(r"[^a-z0-9]+", "-", machine["gpus"][0].lower()).strip("-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +252,7 @@ def _time_calls(call, warmup: int, steps: int, budget_s: float) -> tuple[list[fl
 def _peak_bytes(gpu: bool) -> dict:
     import tensorflow as tf
 
-    peaks = {"peak_rss_bytes": _status_bytes("VmHWM:")}
+    peaks = {"peak_rss_bytes": benchmarking.status_bytes("VmHWM:")}
     if gpu:
         peaks["gpu_peak_bytes"] = int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
     return peaks
@@ -453,19 +411,6 @@ def row_name(spec: dict) -> str:
     return f"infer G {spec['size']}px b{spec['batch']} {xla} fp32"
 
 
-def _spawn(spec: dict, timeout: float) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    try:
-        completed = subprocess.run([sys.executable, os.path.abspath(__file__), "--row", json.dumps(spec)],
-                                   capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-    except subprocess.TimeoutExpired:
-        return {**spec, "error": f"timed out after {timeout:.0f} s"}
-    for line in completed.stdout.splitlines()[::-1]:
-        if line.startswith(ROW_MARKER):
-            return json.loads(line[len(ROW_MARKER):])
-    tail = completed.stderr.strip().splitlines()[-1:] or ["no output"]
-    return {**spec, "error": f"exit {completed.returncode}: {tail[0][:300]}"}
 
 
 def _peak_mib(row: dict, gpu: bool) -> str:
@@ -597,10 +542,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "--row" in (argv if argv is not None else sys.argv[1:]):
         args = parse_args(argv)
-        print(ROW_MARKER + json.dumps(run_row(json.loads(args.row))), flush=True)
+        benchmarking.print_row(run_row(json.loads(args.row)))
         return 0
 
-    machine = describe_machine()
+    machine = benchmarking.describe_machine()
     gpu = bool(machine["gpus"])
     args = parse_args(argv, gpu=gpu)
     specs = build_specs(args, gpu)
@@ -613,7 +558,7 @@ def main(argv=None) -> int:
     rows, started = [], time.perf_counter()
     for spec in specs:
         row_start = time.perf_counter()
-        row = _spawn(spec, args.timeout)
+        row = benchmarking.spawn_row(__file__, spec, args.timeout)
         rows.append(row)
         if "error" in row:
             outcome = f"error: {row['error']}"
@@ -636,11 +581,12 @@ def main(argv=None) -> int:
                                     if mismatched else "equal to the traced step graph's count in every row")
           + "; train images/s = image pairs/s.")
 
-    from tfstyle import images
+    from tfstyle import files
 
     date = datetime.date.today().isoformat()
     suffix = "_quick" if args.quick else ""
-    output = args.output or os.path.join(RESULTS_DIR, f"bench_cyclegan_{device_tag(machine)}_{date}{suffix}.json")
+    name = f"bench_cyclegan_{benchmarking.device_tag(machine)}_{date}{suffix}.json"
+    output = args.output or os.path.join(RESULTS_DIR, name)
     report = {
         "benchmark": "bench_cyclegan",
         "date": date,
@@ -658,7 +604,7 @@ def main(argv=None) -> int:
         "models_table": models_table,
     }
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    images.atomic_write_bytes(output, (json.dumps(report, indent=2) + "\n").encode())
+    files.write_text(output, json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {os.path.relpath(output, os.getcwd())}")
     return 1 if any("error" in row for row in rows) or mismatched else 0
 

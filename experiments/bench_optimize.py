@@ -38,16 +38,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import re
 import statistics
-import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS_DIR = os.path.join(REPO, "experiments", "results")
-ROW_MARKER = "BENCH_ROW_RESULT "
+import benchmarking  # experiments/benchmarking.py, beside this script
+
+REPO, RESULTS_DIR = benchmarking.REPO, benchmarking.RESULTS_DIR
 CONTENT_IMAGE = os.path.join(REPO, "tfstyle", "assets", "astronaut.jpg")  # the bundled sample pair
 STYLE_IMAGE = os.path.join(REPO, "tfstyle", "assets", "vangogh_starry_night.jpg")
 
@@ -62,21 +59,8 @@ METHODS = ("adam", "lbfgs", "floor", "tutorial", "scipy")
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_proc(path: str, key: str) -> str | None:
-    try:
-        with open(path) as file:
-            for line in file:
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
-def _status_bytes(key: str) -> int | None:
-    """A `kB` field of /proc/self/status (VmRSS, VmHWM) in bytes; None off Linux."""
-    value = _read_proc("/proc/self/status", key)
-    return int(value.split()[0]) * 1024 if value else None
 
 
 def vgg_forward_flops(height: int, width: int, deepest: str = "block5_conv1") -> int:
@@ -97,32 +81,8 @@ def vgg_forward_flops(height: int, width: int, deepest: str = "block5_conv1") ->
     return flops
 
 
-def describe_machine() -> dict:
-    """CPU model, cores, RAM, GPU name (if any), TensorFlow / Keras / Python versions."""
-    import keras
-    import tensorflow as tf
-
-    gpus = []
-    for device in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(device)
-        gpus.append(details.get("device_name", device.name))
-    mem_total = _read_proc("/proc/meminfo", "MemTotal")
-    return {
-        "cpu_model": _read_proc("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
-        "cpu_cores": os.cpu_count(),
-        "ram_bytes": int(mem_total.split()[0]) * 1024 if mem_total else None,
-        "gpus": gpus,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
-def device_tag(machine: dict) -> str:
-    if not machine["gpus"]:
-        return "cpu"
-    return "gpu-" + re.sub(r"[^a-z0-9]+", "-", machine["gpus"][0].lower()).strip("-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +233,7 @@ def run_row(spec: dict) -> dict:
     """Runs one benchmark row in this process and returns its measurements."""
     import tensorflow as tf
 
-    baseline_rss = _status_bytes("VmRSS:")
+    baseline_rss = benchmarking.status_bytes("VmRSS:")
     gpus = tf.config.list_logical_devices("GPU")
     config, extractor, content, style, loss_fn = _problem(spec["size"])
     loss_eval = tf.function(lambda x: loss_fn(x)[0])
@@ -311,7 +271,7 @@ def run_row(spec: dict) -> dict:
         "final_loss": final_loss,
         "relative_loss": final_loss / start_loss,
         "baseline_rss_bytes": baseline_rss,
-        "peak_rss_bytes": _status_bytes("VmHWM:"),
+        "peak_rss_bytes": benchmarking.status_bytes("VmHWM:"),
         "note": str(note),
     }
     if gpus:
@@ -324,19 +284,6 @@ def run_row(spec: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def _spawn(spec: dict, timeout: float) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    try:
-        completed = subprocess.run([sys.executable, os.path.abspath(__file__), "--row", json.dumps(spec)],
-                                   capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-    except subprocess.TimeoutExpired:
-        return {**spec, "error": f"timed out after {timeout:.0f} s"}
-    for line in completed.stdout.splitlines()[::-1]:
-        if line.startswith(ROW_MARKER):
-            return json.loads(line[len(ROW_MARKER):])
-    tail = completed.stderr.strip().splitlines()[-1:] or ["no output"]
-    return {**spec, "error": f"exit {completed.returncode}: {tail[0][:300]}"}
 
 
 def _gib(value) -> str:
@@ -390,10 +337,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.row:
-        print(ROW_MARKER + json.dumps(run_row(json.loads(args.row))), flush=True)
+        benchmarking.print_row(run_row(json.loads(args.row)))
         return 0
 
-    machine = describe_machine()
+    machine = benchmarking.describe_machine()
     gpu = bool(machine["gpus"])
     sizes = [int(s) for s in (args.sizes or ("256,512,1024" if gpu else "256,512")).split(",")]
     xla = {"off": [False], "on": [True], "off,on": [False, True], "on,off": [False, True]}[args.xla]
@@ -409,7 +356,7 @@ def main(argv=None) -> int:
     rows, started = [], time.perf_counter()
     for spec in specs:
         row_start = time.perf_counter()
-        row = _spawn(spec, args.timeout)
+        row = benchmarking.spawn_row(__file__, spec, args.timeout)
         rows.append(row)
         outcome = row["error"] if "error" in row else f"{row['ms_per_iteration']:.1f} ms/it"
         print(f"  {spec['size']} px {spec['method']} xla={'on' if spec['jit'] else 'off'}: {outcome} "
@@ -421,10 +368,10 @@ def main(argv=None) -> int:
           "(frozen weights: no weight gradients); loss/start: total loss of the clipped image relative "
           "to the content start.")
 
-    from tfstyle import images
+    from tfstyle import files
 
     date = datetime.date.today().isoformat()
-    output = args.output or os.path.join(RESULTS_DIR, f"bench_optimize_{device_tag(machine)}_{date}.json")
+    output = args.output or os.path.join(RESULTS_DIR, f"bench_optimize_{benchmarking.device_tag(machine)}_{date}.json")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     report = {
         "benchmark": "bench_optimize",
@@ -438,7 +385,7 @@ def main(argv=None) -> int:
         "rows": rows,
         "table": table,
     }
-    images.atomic_write_bytes(output, (json.dumps(report, indent=2) + "\n").encode())
+    files.write_text(output, json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {os.path.relpath(output, os.getcwd())}")
     return 1 if any("error" in row for row in rows) else 0
 

@@ -21,6 +21,8 @@ SCRIPT = os.path.join(REPO, "experiments", "bench_cyclegan.py")
 
 @pytest.fixture(scope="module")
 def bench():
+    if os.path.dirname(SCRIPT) not in sys.path:  # the script imports its sibling experiments/benchmarking.py
+        sys.path.insert(0, os.path.dirname(SCRIPT))
     spec = importlib.util.spec_from_file_location("bench_cyclegan", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -76,8 +78,8 @@ def test_train_row_in_a_subprocess(bench):
     completed = subprocess.run([sys.executable, SCRIPT, "--row", json.dumps(spec)], capture_output=True,
                                text=True, env=env, cwd=REPO, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    line = [x for x in completed.stdout.splitlines() if x.startswith(bench.ROW_MARKER)][-1]
-    row = json.loads(line[len(bench.ROW_MARKER):])
+    line = [x for x in completed.stdout.splitlines() if x.startswith(bench.benchmarking.ROW_MARKER)][-1]
+    row = json.loads(line[len(bench.benchmarking.ROW_MARKER):])
     assert row["steps_timed"] == 2 and len(row["ms_per_step_all"]) == 3
     assert row["ms_per_step"] == pytest.approx(statistics.median(row["ms_per_step_all"][1:]))
     assert row["images_per_second"] == pytest.approx(2 * 1000.0 / row["ms_per_step"])

@@ -289,12 +289,6 @@ def test_save_wrong_shape_raises_and_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_failed_write_removes_the_temp_file(tmp_path):
-    with pytest.raises(TypeError):
-        images.atomic_write_bytes(tmp_path / "out.png", "text, not bytes")
-    assert os.listdir(tmp_path) == []
-
-
 def test_save_into_missing_folder_raises_value_error(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         images.save_image(tmp_path / "missing" / "out.png", np.zeros((2, 2, 3), np.uint8))

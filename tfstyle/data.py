@@ -108,13 +108,7 @@ def validate_image_files(paths: Sequence[str | os.PathLike]) -> list[tuple[int, 
         raise ValueError("no image files given")
     sizes = []
     for path in paths:
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no such file: {path}")
-        if os.path.isdir(path):
-            raise ValueError(f"expected an image file, got a directory: {path}")
-        if os.path.getsize(path) == 0:
-            raise ValueError(f"empty file (0 bytes): {path}")
+        path = images.check_file(path)
         try:
             with Image.open(path) as image:  # lazy: header only
                 width, height = image.size

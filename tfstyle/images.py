@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tfstyle import files
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -99,6 +100,17 @@ def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
         FileNotFoundError: no such file.
         ValueError: the file is empty, not an image, or truncated; the message names the file.
     """
+    path = check_file(path)
+    return _decode_rgb(path, path)
+
+
+def check_file(path: str | os.PathLike) -> str:
+    """The cheap checks before decoding: `path` exists, is a file, and is not empty; returns it as str.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a directory, or a 0-byte file (the message names it).
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
@@ -106,7 +118,7 @@ def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"expected an image file, got a directory: {path}")
     if os.path.getsize(path) == 0:
         raise ValueError(f"empty file (0 bytes): {path}")
-    return _decode_rgb(path, path)
+    return path
 
 
 def decode_image_uint8(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -158,8 +170,11 @@ def load_image(path: str | os.PathLike, long_side: int | None = None) -> np.ndar
     return np.asarray(image, dtype=np.float32)
 
 
-def encode_image(image, path: str | os.PathLike) -> bytes:
-    """Encodes float [0, 1] or uint8 [H, W, 3] as the format named by `path`'s extension."""
+def encode_image(image, path: str | os.PathLike, quality: int = 95) -> bytes:
+    """Encodes float [0, 1] or uint8 [H, W, 3] as the format named by `path`'s extension.
+
+    `quality` (1-95) applies to JPEG and WebP only.
+    """
     array = np.asarray(to_uint8(image) if np.asarray(image).dtype != np.uint8 else image)
     if array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(f"expected an [H, W, 3] image, got shape {array.shape}")
@@ -169,45 +184,15 @@ def encode_image(image, path: str | os.PathLike) -> bytes:
     if extension not in formats:
         raise ValueError(f"unknown image extension {extension!r} for {path}: use one of {sorted(formats)}")
     buffer = io.BytesIO()
-    options = {"quality": 95} if formats[extension] in ("JPEG", "WEBP") else {}
+    options = {"quality": quality} if formats[extension] in ("JPEG", "WEBP") else {}
     Image.fromarray(array, "RGB").save(buffer, format=formats[extension], **options)
     return buffer.getvalue()
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Raises ValueError unless a file can be created at `path` (folder exists and is writable)."""
-    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
-    if not os.path.isdir(directory):
-        raise ValueError(f"output folder does not exist: {directory}")
-    if not os.access(directory, os.W_OK):
-        raise ValueError(f"output folder is not writable: {directory}")
-    if os.path.isdir(path):
-        raise ValueError(f"output path is a directory: {path}")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Writes `data` to a temp file beside `path`, then renames it: no half-written file, ever."""
-    path = os.fspath(path)
-    check_writable(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        # mkstemp creates the file 0600; give the output the usual umask-based mode instead.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_path, 0o666 & ~umask)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-
-
-def save_image(path: str | os.PathLike, image) -> None:
-    """Saves float [0, 1] (clipped) or uint8 [H, W, 3] RGB atomically; the format follows the extension."""
-    atomic_write_bytes(path, encode_image(image, path))
+def save_image(path: str | os.PathLike, image, quality: int = 95) -> None:
+    """Saves float [0, 1] (clipped) or uint8 [H, W, 3] RGB atomically; the format follows the extension
+    (`quality`: JPEG/WebP only)."""
+    files.write_bytes(path, encode_image(image, path, quality=quality))
 
 
 # ---------------------------------------------------------------------------------------------

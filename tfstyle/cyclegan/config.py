@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
+
+from tfstyle import files
 
 CONFIG_FILE = "config.json"
 
@@ -167,15 +168,7 @@ def save_config(config: TrainConfig, model_dir: str | os.PathLike | None = None)
     model_dir = os.fspath(model_dir if model_dir is not None else config.model_dir)
     os.makedirs(model_dir, exist_ok=True)
     path = config_path(model_dir)
-    handle, temp_path = tempfile.mkstemp(prefix=".tmp-config-", suffix=".json", dir=model_dir)
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(config.to_json() + "\n")
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    files.write_text(path, config.to_json() + "\n")
     return path
 
 

@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from tfstyle import cli, images
+from tfstyle import cli, files, images
 from tfstyle.cyclegan import inference
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def plan_outputs(input_path: str, output_path: str) -> tuple[list[str], list[str
             raise ValueError(f"--output would overwrite --input: {output_path}")
     else:
         images.encode_image(np.zeros((1, 1, 3), np.uint8), output_path)  # ValueError on an unknown extension
-        images.check_writable(output_path)
+        files.check_writable(output_path)
     return [input_path], [output_path], False
 
 

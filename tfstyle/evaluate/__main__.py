@@ -26,7 +26,7 @@ import sys
 
 from absl import flags
 
-from tfstyle import cli
+from tfstyle import cli, files
 from tfstyle.evaluate.config import MODES, EvaluateConfig
 
 logger = logging.getLogger("tfstyle.evaluate")
@@ -84,9 +84,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _write_json(path: str | None, result: dict) -> None:
     if path:
-        from tfstyle import images
 
-        images.atomic_write_bytes(path, (json.dumps(result, indent=2) + "\n").encode())
+        files.write_text(path, json.dumps(result, indent=2) + "\n")
         logger.info("wrote %s", os.path.abspath(path))
 
 
@@ -170,9 +169,7 @@ def main(argv: list[str]) -> int:
     cli.setup_logging(config.verbose)
     _check_mode_flags(mode)
     if config.json:
-        from tfstyle import images  # imports TensorFlow: only once the command line is known to be valid
-
-        images.check_writable(config.json)  # fail now, not after the work
+        files.check_writable(config.json)  # fail now, not after the work
     return _style(config) if mode == "style" else _translation(config)
 
 

@@ -16,7 +16,7 @@ import sys
 
 from absl import flags
 
-from tfstyle import cli, images
+from tfstyle import cli, files, images
 from tfstyle.optimize.config import INITS, OptimizeConfig
 from tfstyle.optimize.transfer import DEFAULT_CONTENT, DEFAULT_STYLE, StepInfo, stylize, stylize_files
 
@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
     if os.path.isdir(content):
         return _run_folder(content, styles, output, config, chunk)
 
-    images.check_writable(output)
+    files.check_writable(output)
     images.encode_image(images.to_uint8([[[0.0, 0.0, 0.0]]]), output)  # unknown extension fails now, not later
     reporter = _Reporter("stylize", [output], FLAGS.save_every)
     try:
@@ -129,7 +129,7 @@ def _run_folder(content: str, styles: list[str], output: str, config: OptimizeCo
     reporter = _Reporter("stylize", [], FLAGS.save_every)
     written = 0
     try:
-        images.check_writable(os.path.join(output, "probe.png"))
+        files.check_writable(os.path.join(output, "probe.png"))
         for path, result in stylize_files(paths, styles, config, reporter, chunk_size=chunk):
             extension = os.path.splitext(path)[1].lower()
             target = os.path.join(output, _stem(path) + (extension if extension in (".jpg", ".jpeg", ".png")
