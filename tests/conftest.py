@@ -1,7 +1,9 @@
 """Shared pytest fixtures: the `slow` marker, tiny images and the optional ../shared data."""
 
+import glob
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -48,3 +50,15 @@ def real_vgg_weights() -> str:
         return weights.resolve_weights("vgg19", "auto").path
     except FileNotFoundError as error:
         pytest.skip(f"no offline VGG19 weights ({error})")
+
+
+@pytest.fixture(scope="session")
+def digits(shared_data, tmp_path_factory):
+    """A small unpaired set: 5 A digits (8x8 sklearn) and 3 B digits (20x20 OpenCV) from the shared data,
+    so an epoch is 5 steps at batch 1 (the CycleGAN trainer and CLI tests share it)."""
+    root = tmp_path_factory.mktemp("digits")
+    for domain, count in (("A", 5), ("B", 3)):
+        (root / domain).mkdir()
+        for path in sorted(glob.glob(str(shared_data / "unpaired" / "digits" / domain / "*.png")))[:count]:
+            shutil.copy(path, root / domain)
+    return root

@@ -11,7 +11,6 @@ import glob
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -42,17 +41,6 @@ def _assert_one_error_line(proc: subprocess.CompletedProcess, pattern: str, code
     assert len(errors) == 1, proc.stderr[-2000:]
     assert re.search(pattern, errors[0]), errors[0]
     assert "Traceback" not in proc.stderr
-
-
-@pytest.fixture(scope="module")
-def digits(shared_data, tmp_path_factory):
-    """5 A and 3 B digit images (an epoch is 5 steps at batch 1)."""
-    root = tmp_path_factory.mktemp("digits")
-    for domain, count in (("A", 5), ("B", 3)):
-        (root / domain).mkdir()
-        for path in sorted(glob.glob(str(shared_data / "unpaired" / "digits" / domain / "*.png")))[:count]:
-            shutil.copy(path, root / domain)
-    return root
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,36 +94,25 @@ def test_resume_differences_split_incompatible_from_changed():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def domains(shared_data, tmp_path_factory):
-    """5 A digits (8x8 sklearn) and 3 B digits (20x20 OpenCV): an epoch is 5 steps at batch 1."""
-    root = tmp_path_factory.mktemp("digits")
-    for domain, count in (("A", 5), ("B", 3)):
-        (root / domain).mkdir()
-        for path in sorted(glob.glob(str(shared_data / "unpaired" / "digits" / domain / "*.png")))[:count]:
-            shutil.copy(path, root / domain)
-    return root
-
-
-def _config(domains, model_dir, **overrides) -> TrainConfig:
-    values = dict(domain_a=str(domains / "A"), domain_b=str(domains / "B"), model_dir=str(model_dir),
+def _config(digits, model_dir, **overrides) -> TrainConfig:
+    values = dict(domain_a=str(digits / "A"), domain_b=str(digits / "B"), model_dir=str(model_dir),
                   pool_size=2, checkpoint_every_steps=3, image_every_steps=4, log_every_steps=2)
     values.update(overrides)
     return config_lib.tiny(**values)
 
 
 @pytest.fixture(scope="module")
-def runs(domains, tmp_path_factory):
+def runs(digits, tmp_path_factory):
     """straight: 8 steps in one call; split: 3 steps, stop, then on to 8 (crossing the epoch end at 5)."""
     base = tmp_path_factory.mktemp("runs")
     infos = []
-    straight = trainer.train(_config(domains, base / "straight", max_steps=8), callback=infos.append)
-    first = trainer.train(_config(domains, base / "split", max_steps=3))
+    straight = trainer.train(_config(digits, base / "straight", max_steps=8), callback=infos.append)
+    first = trainer.train(_config(digits, base / "split", max_steps=3))
     first_values = _checkpoint_values(first.checkpoint)  # ckpt-3 is pruned later (keep 3)
-    second = trainer.train(_config(domains, base / "split", max_steps=8))
+    second = trainer.train(_config(digits, base / "split", max_steps=8))
     return types.SimpleNamespace(base=base, straight=straight, first=first, second=second, infos=infos,
                                  first_values=first_values,
-                                 config=_config(domains, base / "straight", max_steps=8))
+                                 config=_config(digits, base / "straight", max_steps=8))
 
 
 def _checkpoint_values(path: str) -> dict[str, np.ndarray]:
@@ -320,9 +309,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runs, tmp_path):
     (dict(mixed_precision="bf16"), 0.05),   # 8-bit mantissa activations
     (dict(mixed_precision="fp16"), 0.05),   # works on CPU (slow kernels); loss scaling on
 ])
-def test_xla_and_mixed_precision_match_float32(runs, domains, tmp_path, overrides, rtol):
+def test_xla_and_mixed_precision_match_float32(runs, digits, tmp_path, overrides, rtol):
     infos = []
-    trainer.train(_config(domains, tmp_path, max_steps=3, **overrides), callback=infos.append)
+    trainer.train(_config(digits, tmp_path, max_steps=3, **overrides), callback=infos.append)
     for info, reference in zip(infos, runs.infos[:3], strict=True):
         for name in trainer.LOSS_NAMES:
             assert np.isfinite(info.losses[name])
@@ -351,14 +340,14 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_mirrored_two_cpus_matches_one_device(domains, tmp_path):
+def test_mirrored_two_cpus_matches_one_device(digits, tmp_path):
     """Global batch 2: one device with batch 2 == two logical CPUs with 1 each (loss reduction,
     gradient all-reduce; the pools of 50 are still filling, so they pass the fakes through).
     Tolerance: 1e-5 relative on weights after 3 steps (float32 summation order differs)."""
     script = tmp_path / "mirrored.py"
     script.write_text(_MIRRORED_SCRIPT)
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, str(script), str(domains / "A"), str(domains / "B"), str(tmp_path)],
+    proc = subprocess.run([sys.executable, str(script), str(digits / "A"), str(digits / "B"), str(tmp_path)],
                           capture_output=True, text=True, timeout=400, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.split("RESULT ", 1)[1])

@@ -12,7 +12,6 @@ import pytest
 import scipy.linalg
 
 from tfstyle import data, images, losses
-from tfstyle import weights as weights_lib
 from tfstyle.evaluate import metrics, stylization, translation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -283,18 +282,10 @@ def test_build_feature_space_rejects_bad_settings(tmp_path):
         translation.build_feature_space("inception", inception_weights=str(not_weights), image_size=75)
 
 
-@pytest.fixture(scope="module")
-def imagenet_weights() -> str:
-    try:
-        return weights_lib.resolve_weights("vgg19", "auto").path
-    except FileNotFoundError as error:
-        pytest.skip(f"no offline VGG19 weights ({error})")
-
-
-def test_kid_vgg_near_zero_within_photos_and_larger_for_paintings(shared_data, imagenet_weights):
+def test_kid_vgg_near_zero_within_photos_and_larger_for_paintings(shared_data, real_vgg_weights):
     """Two random halves of the landmark photos vs one half against the paintings (128 px)."""
     root = shared_data / "unpaired" / "photo2painting"
-    space = translation.build_feature_space("vgg", weights=imagenet_weights, image_size=128)
+    space = translation.build_feature_space("vgg", weights=real_vgg_weights, image_size=128)
     photos = translation.extract_features(translation.select_images(root / "A"), space)
     paintings = translation.extract_features(translation.select_images(root / "B"), space)
     order = np.random.default_rng(0).permutation(len(photos))
