@@ -62,3 +62,12 @@ def digits(shared_data, tmp_path_factory):
         for path in sorted(glob.glob(str(shared_data / "unpaired" / "digits" / domain / "*.png")))[:count]:
             shutil.copy(path, root / domain)
     return root
+
+
+@pytest.fixture(scope="session")
+def two_domains(tmp_path_factory):
+    """A small unpaired set that needs no ../shared: 5 A crops of the bundled astronaut photo and 3 B crops
+    of the bundled Starry Night, 40 px PNGs (an epoch is 5 steps at batch 1, like `digits`)."""
+    import helpers
+
+    return helpers.make_two_domain_set(tmp_path_factory.mktemp("two_domains"))

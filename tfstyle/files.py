@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -60,3 +61,92 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Writes UTF-8 `text` to `path` atomically (see `atomic_path`)."""
     write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: str | os.PathLike, prefix: str = ".tmp-") -> Iterator[str]:
+    """Yields a new hidden folder inside `parent` (created if needed), removed on exit whatever happens.
+
+    Being on the same file system as `parent`, files in it can be moved into `parent` with an
+    atomic `os.replace`.
+    """
+    parent = os.fspath(parent)
+    os.makedirs(parent, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_dir(target: str | os.PathLike) -> Iterator[str]:
+    """Yields a hidden temp folder beside `target` to fill; on success it is renamed to `target`.
+
+    A reader that only looks at visible names (TF Serving's integer version folders, say) never
+    sees a partial folder, and a failure leaves nothing behind: the temp folder is removed, and so
+    is `target`'s parent if this call created it and it is still empty.
+
+    Raises:
+        ValueError: `target` exists already (before or after filling: it is never overwritten), or
+            its parent is a file.
+    """
+    target = os.path.abspath(os.fspath(target))
+    parent = os.path.dirname(target)
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise ValueError(f"{parent} is a file, not a folder")
+    if os.path.exists(target):
+        raise ValueError(f"{target} exists already; it is never overwritten")
+    created_parent = not os.path.isdir(parent)
+    os.makedirs(parent, exist_ok=True)
+    temp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(target)}-", dir=parent)
+    try:
+        yield temp
+        if os.path.exists(target):
+            raise ValueError(f"{target} appeared while it was being written; it is never overwritten")
+        os.rename(temp, target)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        if created_parent and os.path.isdir(parent) and not os.listdir(parent):
+            os.rmdir(parent)
+        raise
+
+
+class StagedFiles:
+    """All-or-nothing output of many files: each is written into a hidden folder beside its target,
+    and all are moved into place only when the `with` block succeeds.
+
+        with files.StagedFiles() as staged:
+            for path, image in results:
+                images.save_image(staged.path(path), image)
+        # every path exists now; on an error none of them was touched
+
+    The hidden folders are removed on exit whatever happens.
+    """
+
+    def __init__(self):
+        self._folders: dict[str, str] = {}  # target folder -> its hidden staging folder
+        self._targets: list[str] = []
+
+    def path(self, target: str | os.PathLike) -> str:
+        """Where to write `target` now (its folder must exist and be writable)."""
+        target = os.path.abspath(os.fspath(target))
+        check_writable(target)
+        folder = os.path.dirname(target)
+        if folder not in self._folders:
+            self._folders[folder] = tempfile.mkdtemp(prefix=".tmp-staged-", dir=folder)
+        self._targets.append(target)
+        return os.path.join(self._folders[folder], os.path.basename(target))
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        try:
+            if exc_type is None:
+                for target in dict.fromkeys(self._targets):
+                    os.replace(os.path.join(self._folders[os.path.dirname(target)], os.path.basename(target)),
+                               target)
+        finally:
+            for folder in self._folders.values():
+                shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,103 @@
+"""Pieces many test modules need: the repo path, running a command in a subprocess, the one-`error:`-line
+check, a numpy reference translation and a small two-domain image set cut from the bundled images.
+
+Import as `import helpers`: pytest puts `tests/` on `sys.path` (rootdir conftest, no `__init__.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+ASSETS = REPO / "tfstyle" / "assets"
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The test process's environment with the repo importable and TensorFlow's start-up lines off."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+def run_module(module: str, *args: str, timeout: float = 300, cwd: str | os.PathLike | None = None,
+               extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m module args...` in a subprocess (text output captured, no check)."""
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or REPO, env=env(**(extra_env or {})), check=False)
+
+
+def run_script(script: str | os.PathLike, *args: str, timeout: float = 300,
+               extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python script args...` in a subprocess (text output captured, no check)."""
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env=env(**(extra_env or {})), check=False)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines of `stderr` that start with `error:`."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def one_error_line(result: subprocess.CompletedProcess, pattern: str | None = None, code: int = 2) -> str:
+    """Asserts the command failed the way a CLI must (exit `code`, exactly one `error:` line, no
+    traceback, and nothing else on stderr but log lines); returns that line.
+
+    `pattern`, when given, must be found in the line (a regular expression).
+    """
+    tail = result.stderr[-3000:]
+    assert result.returncode == code, f"exit {result.returncode}, expected {code}:\n{tail}"
+    assert "Traceback" not in result.stderr, tail
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, tail
+    if pattern is not None:
+        assert re.search(pattern, errors[0]), errors[0]
+    return errors[0]
+
+
+def reference_translate(generator, image: np.ndarray, multiple: int = 4) -> np.ndarray:
+    """numpy reflect-pad to a multiple of `multiple`, the Keras model, crop back, numpy to uint8.
+
+    image: uint8 [H, W, 3]; generator: float32 [1, H', W', 3] in [-1, 1] -> [-1, 1]. Returns uint8 [H, W, 3].
+    """
+    height, width = image.shape[:2]
+    signed = image.astype(np.float32) / 255.0 * 2.0 - 1.0
+    padded = np.pad(signed, ((0, -height % multiple), (0, -width % multiple), (0, 0)), mode="reflect")
+    output = np.asarray(generator(padded[None], training=False))[0, :height, :width]
+    return np.round(np.clip((output + 1.0) / 2.0, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def random_images(sizes, seed: int = 0) -> list[np.ndarray]:
+    """uint8 [H, W, 3] noise images, one per (H, W) in `sizes`."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for height, width in sizes]
+
+
+def make_two_domain_set(root: str | os.PathLike, count_a: int = 5, count_b: int = 3, size: int = 40) -> pathlib.Path:
+    """A small unpaired set cut from the two bundled images, so trainer tests need no `../shared`.
+
+    Domain A: `count_a` crops of the astronaut photo; domain B: `count_b` crops of Starry Night, each
+    `size` x `size` px PNG, taken at different places (so an epoch at batch 1 is max(count_a, count_b)
+    steps). Returns `root`, holding `A/` and `B/`.
+    """
+    from PIL import Image
+
+    root = pathlib.Path(root)
+    for domain, source, count in (("A", "astronaut.jpg", count_a), ("B", "vangogh_starry_night.jpg", count_b)):
+        folder = root / domain
+        folder.mkdir(parents=True, exist_ok=True)
+        with Image.open(ASSETS / source) as opened:
+            picture = opened.convert("RGB")
+        width, height = picture.size
+        side = min(width, height) // 2
+        for index in range(count):
+            left = (index * (width - side)) // max(count - 1, 1)
+            top = ((index * 7919) % max(height - side, 1))
+            crop = picture.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+            crop.save(folder / f"{domain.lower()}_{index:02d}.png")
+    return root

@@ -1,0 +1,136 @@
+"""Where tfstyle runs: the one owner of strategy names, device queries, cluster roles and dtype policies.
+
+Every command that takes `--strategy` (optimisation, training, translation, export, evaluation)
+builds its strategy here, so a name means the same thing on every path:
+
+* `auto`: MirroredStrategy over all local GPUs when there are several, else OneDeviceStrategy on
+  the one GPU, else on the CPU;
+* `one_device`: OneDeviceStrategy on the first GPU, else on the CPU;
+* `mirrored`: MirroredStrategy over all local GPUs, else over all logical CPU devices (one on a
+  plain machine; tests split the CPU in two);
+* `multi_worker`: MultiWorkerMirroredStrategy from `TF_CONFIG` (create it before any other
+  TensorFlow work in the process);
+* `tpu`: TPUStrategy on the TPU that `TPUClusterResolver` finds.
+
+`auto`, `one_device` and `multi_worker` look at *physical* devices only: listing logical devices
+starts the runtime, after which MultiWorkerMirroredStrategy can no longer set up its collectives.
+`mirrored` lists logical devices, because that is how a CPU split into several logical devices
+(`tf.config.set_logical_device_configuration`) becomes several replicas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+import keras
+import tensorflow as tf
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+
+# `--mixed_precision` values -> Keras dtype policies (variables stay float32, layers compute in 16 bits).
+PRECISIONS = ("none", "bf16", "fp16")
+_POLICIES = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def gpus() -> list:
+    """The physical GPUs TensorFlow sees (does not start the runtime)."""
+    return tf.config.list_physical_devices("GPU")
+
+
+def has_gpu() -> bool:
+    """True when TensorFlow sees at least one GPU."""
+    return bool(gpus())
+
+
+def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """The tf.distribute strategy named `name` (see the module docstring for each name's meaning).
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+    if name == "auto":
+        if len(gpus()) > 1:
+            return tf.distribute.MirroredStrategy()
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if has_gpu() else "/cpu:0")
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if has_gpu() else "/cpu:0")
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="")
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def describe(strategy: tf.distribute.Strategy) -> str:
+    """One line for logs, e.g. `OneDeviceStrategy, 1 replica(s)`."""
+    return f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterTask:
+    """This process's place in a cluster.
+
+    Attributes:
+        task_type: "chief", "worker", ... or None outside a cluster.
+        task_id: index within `task_type`, or None outside a cluster.
+        is_chief: True for the process that writes checkpoints, logs and configs (every
+            single-process run; in a cluster the chief, or worker 0 when there is no chief).
+    """
+
+    task_type: str | None
+    task_id: int | None
+    is_chief: bool
+
+    @property
+    def in_cluster(self) -> bool:
+        return self.task_type is not None
+
+
+def cluster_task(strategy: tf.distribute.Strategy) -> ClusterTask:
+    """Where this process stands in `strategy`'s cluster (a single process is the chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return ClusterTask(None, None, True)
+    task_type, task_id = resolver.task_type, resolver.task_id
+    jobs = resolver.cluster_spec().as_dict()
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in jobs)
+    return ClusterTask(task_type, task_id, chief)
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """True for a MultiWorkerMirroredStrategy that really spans a cluster (TF_CONFIG set)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and cluster_task(strategy).in_cluster
+
+
+def policy_name(precision: str) -> str:
+    """`--mixed_precision` value ("none", "bf16", "fp16") -> Keras dtype policy name.
+
+    Raises:
+        ValueError: unknown value.
+    """
+    if precision not in _POLICIES:
+        raise ValueError(f"unknown mixed precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    return _POLICIES[precision]
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str) -> Iterator[None]:
+    """Sets Keras' global dtype policy while models are built, then puts the previous one back.
+
+    "bf16" -> mixed_bfloat16, "fp16" -> mixed_float16 (variables float32, layers compute in 16
+    bits), "none" -> float32. Losses are computed in float32 by their callers.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy_name(precision))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
