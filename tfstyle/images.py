@@ -170,6 +170,31 @@ def load_image(path: str | os.PathLike, long_side: int | None = None) -> np.ndar
     return np.asarray(image, dtype=np.float32)
 
 
+ImageLike = str | os.PathLike | np.ndarray
+"""What the library's entry points accept as an image: a file path, uint8 [H, W, 3] in [0, 255] or
+float [H, W, 3] in [0, 1]."""
+
+
+def as_image(image: ImageLike, what: str = "image") -> np.ndarray:
+    """An `ImageLike` as float32 [H, W, 3] RGB in [0, 1] (files are read with `load_image`).
+
+    Args:
+        image: a path, uint8 [H, W, 3] in [0, 255] or float [H, W, 3] in [0, 1].
+        what: how error messages name it ("content", "style 2", ...).
+
+    Raises:
+        FileNotFoundError, ValueError: an unreadable file, or an array that is not [H, W, 3].
+    """
+    if isinstance(image, str | os.PathLike):
+        return load_image(image)
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"{what} must be an [H, W, 3] RGB image, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return np.asarray(to_float(array), dtype=np.float32)
+    return array.astype(np.float32)
+
+
 def encode_image(image, path: str | os.PathLike, quality: int = 95) -> bytes:
     """Encodes float [0, 1] or uint8 [H, W, 3] as the format named by `path`'s extension.
 
