@@ -8,28 +8,178 @@
 * `Progress` is a tqdm bar on a TTY and plain log lines otherwise.
 
 Library code never imports absl.flags; only the `__main__` / CLI modules call this.
+
+TensorFlow's start-up lines. A command must be able to fail with exactly one `error:` line, but
+TensorFlow's C++ runtime writes to file descriptor 2 while `import tensorflow` loads its shared
+libraries, before absl logging is set up, so TF_CPP_MIN_LOG_LEVEL does not hide these lines (TF
+2.21 on CPU, oneDNN on, the default: the "All log messages before absl::InitializeLog() is called"
+banner and port.cc's "oneDNN custom operations are on", twice, one pair per library; with
+TF_CPP_MIN_LOG_LEVEL=0 also cpu_feature_guard.cc's "This TensorFlow binary is optimized ..."). The
+CLIs used to set TF_ENABLE_ONEDNN_OPTS=0 to silence the oneDNN pair, which cost speed (the oneDNN
+kernels run the 40-iteration 256 px Adam benchmark in 0.91x the wall time on a 2-core CPU; see
+experiments/bench_onednn.py). Instead, importing this module (every CLI does, before TensorFlow)
+sets TF_CPP_MIN_LOG_LEVEL=2 unless the user chose a level, and installs a one-shot `sys.meta_path`
+finder: around the first `import tensorflow` (at module import or lazily after the flags are
+parsed, under `python -m` or a console script alike) it points fd 2 at a temp file, then restores
+it and writes back every captured line except those known INFO notices, and those only when
+TF_CPP_MIN_LOG_LEVEL >= 1 (the level at which TensorFlow would have hidden them itself). Warnings
+and errors written during the import, from C++ or Python, are therefore always shown, in order;
+if the import fails, everything captured is shown. TF_ENABLE_ONEDNN_OPTS is left to the user.
+Library code is not affected: nothing happens unless this module is imported before TensorFlow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.abc
 import logging
 import os
+import re
 import sys
+import tempfile
 import time
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from absl import app, flags
 
-# TensorFlow's C++ runtime prints start-up lines on stderr (and oneDNN announces itself on first
-# use); a command must be able to fail with exactly one `error:` line. These defaults apply to the
-# CLIs only (this module is imported before TensorFlow by every command) and yield to the user's
-# own settings. oneDNN's custom ops cost or save a few percent on CPU: TF_ENABLE_ONEDNN_OPTS=1
-# turns them back on.
+# Only the CLIs import this module, before TensorFlow (see the module docstring); the user's own
+# TF_CPP_MIN_LOG_LEVEL wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+# ---------------------------------------------------------------------------------------------
+# TensorFlow's pre-absl start-up notices (see the module docstring)
+# ---------------------------------------------------------------------------------------------
+
+# A C++ log line written before absl is initialised: severity, MMDD hh:mm:ss.micros (TF 2.21 prints
+# "0000 00:00:<epoch seconds>" there), thread, file:line]
+_GLOG_LINE = re.compile(
+    rb"^(?P<severity>[IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ (?P<source>[\w.]+):\d+\] (?P<message>.*)")
+_ABSL_BANNER = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+# (source file, start of the message) of the INFO notices TensorFlow prints on every start.
+_START_UP_NOTICES = (
+    (b"port.cc", b"oneDNN custom operations are on."),
+    (b"cpu_feature_guard.cc", b"This TensorFlow binary is optimized to use available CPU instructions"),
+)
+# cpu_feature_guard's notice goes on over a second line.
+_NOTICE_CONTINUATION = b"To enable the following instructions:"
+
+
+def _tf_min_log_level() -> int:
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+    except ValueError:
+        return 0
+
+
+def drop_start_up_notices(captured: bytes, min_log_level: int) -> bytes:
+    """`captured` stderr bytes without TensorFlow's known INFO start-up notices (and the absl banner
+    announcing them) when `min_log_level` (TF_CPP_MIN_LOG_LEVEL) hides INFO, i.e. is >= 1.
+
+    Every other line, unknown INFO lines included, is kept byte for byte and in order.
+    """
+    if min_log_level < 1:
+        return captured
+    kept = []
+    after_notice = False
+    for line in captured.splitlines(keepends=True):
+        text = line.rstrip(b"\r\n")
+        match = _GLOG_LINE.match(text)
+        is_notice = text == _ABSL_BANNER or (after_notice and text.startswith(_NOTICE_CONTINUATION)) or bool(
+            match and match["severity"] == b"I"
+            and any(match["source"] == source and match["message"].startswith(start)
+                    for source, start in _START_UP_NOTICES))
+        after_notice = is_notice and match is not None
+        if not is_notice:
+            kept.append(line)
+    return b"".join(kept)
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+@contextlib.contextmanager
+def _start_up_notices_filtered() -> Iterator[None]:
+    """Runs the block with fd 2 pointed at a temp file, then writes back what it caught, less the
+    known start-up notices (everything, if the block raised)."""
+    try:
+        saved_stderr = os.dup(2)
+    except OSError:  # no stderr at all: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        for stream in (sys.stdout, sys.stderr):  # what Python buffered so far goes out first
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os.dup2(capture.fileno(), 2)
+        succeeded = False
+        try:
+            yield
+            succeeded = True
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()  # Python-level writes made during the block belong to the capture
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+            capture.seek(0)
+            captured = capture.read()
+            _write_fd(2, drop_start_up_notices(captured, _tf_min_log_level()) if succeeded else captured)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Wraps TensorFlow's own loader: its `exec_module` runs inside `_start_up_notices_filtered`."""
+
+    def __init__(self, finder: _TensorFlowImportHook, loader: importlib.abc.Loader):
+        self._finder = finder
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._finder.uninstall()
+        module.__loader__ = self._loader  # TensorFlow sees its own loader, as if we had never been here
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        with _start_up_notices_filtered():
+            self._loader.exec_module(module)
+
+    def __getattr__(self, name):  # is_package, get_resource_reader, ...: the real loader's
+        return getattr(self._loader, name)
+
+
+class _TensorFlowImportHook(importlib.abc.MetaPathFinder):
+    """A `sys.meta_path` finder that gives the first `import tensorflow` a `_QuietLoader`, once."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "tensorflow":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+                    return None  # a namespace or legacy loader: let the import go as usual
+                spec.loader = _QuietLoader(self, spec.loader)
+                return spec
+        return None
+
+    def install(self) -> None:
+        if "tensorflow" not in sys.modules and not any(isinstance(f, type(self)) for f in sys.meta_path):
+            sys.meta_path.insert(0, self)
+
+    def uninstall(self) -> None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+
+
+_TensorFlowImportHook().install()
+
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
