@@ -1,21 +1,21 @@
-"""Tests for tfstyle.cli: dataclass <-> flags, one-line errors and exit codes, progress lines."""
+"""Tests for tfstyle.cli: dataclass <-> flags, one-line errors and exit codes (with oneDNN on), progress lines."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
 from typing import Optional
 
+import helpers
 import pytest
 from absl import flags
 
 from tfstyle import cli
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +123,15 @@ SCRIPT = textwrap.dedent(
             raise KeyboardInterrupt
         if mode == "crash":
             raise RuntimeError("a real bug")
+        if mode == "tensorflow":  # imported lazily, after the flags, as most commands do
+            import os
+
+            import tensorflow as tf
+            from tensorflow.python.util import _pywrap_util_port
+
+            features = tf.nn.conv2d(tf.ones([1, 8, 8, 3]), tf.ones([3, 3, 3, 4]), 1, "SAME")  # a oneDNN kernel
+            raise ValueError(f"onednn={_pywrap_util_port.IsMklEnabled()} "
+                             f"env={os.environ.get('TF_ENABLE_ONEDNN_OPTS')} sum={float(tf.reduce_sum(features))}")
         print("done")
         return 0
 
@@ -140,21 +149,11 @@ def script(tmp_path_factory):
     return path
 
 
-def _run(script, *args):
-    environment = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                          env=environment, timeout=60)
-
-
-def _error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error:")]
-
-
 def test_main_wrapper_success(script):
-    result = _run(script)
+    result = helpers.run_script(script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done"
-    assert _error_lines(result.stderr) == []
+    assert helpers.error_lines(result.stderr) == []
 
 
 @pytest.mark.parametrize(
@@ -167,26 +166,148 @@ def test_main_wrapper_success(script):
     ],
 )
 def test_main_wrapper_turns_user_errors_into_one_line(script, mode, code, message):
-    result = _run(script, f"--mode={mode}")
-    assert result.returncode == code
-    assert _error_lines(result.stderr) == [message]
-    assert "Traceback" not in result.stderr
+    result = helpers.run_script(script, f"--mode={mode}")
+    assert helpers.one_error_line(result, code=code) == message
 
 
 def test_main_wrapper_keeps_tracebacks_for_real_bugs(script):
-    result = _run(script, "--mode=crash")
+    result = helpers.run_script(script, "--mode=crash")
     assert result.returncode not in (0, 2)
     assert "RuntimeError: a real bug" in result.stderr
-    assert _error_lines(result.stderr) == []
+    assert helpers.error_lines(result.stderr) == []
 
 
 def test_unknown_flag_gives_one_error_line(script):
-    result = _run(script, "--no_such_flag=1")
-    assert result.returncode != 0
-    errors = _error_lines(result.stderr)
-    assert len(errors) == 1 and "no_such_flag" in errors[0]
-    assert "Traceback" not in result.stderr
+    result = helpers.run_script(script, "--no_such_flag=1")
+    helpers.one_error_line(result, "no_such_flag")
     assert result.stdout == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# oneDNN stays on, and TensorFlow's start-up notices still never reach the user
+# ---------------------------------------------------------------------------------------------
+
+ONEDNN_NOTICE = ("I0000 00:00:1796156518.682373    6112 port.cc:153] oneDNN custom operations are on. You may see "
+                 "slightly different numerical results due to floating-point round-off errors from different "
+                 "computation orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.")
+CPU_NOTICE = ("I0000 00:00:1796156316.986622    5099 cpu_feature_guard.cc:227] This TensorFlow binary is optimized "
+              "to use available CPU instructions in performance-critical operations.\n"
+              "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+              "appropriate compiler flags.")
+BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+REAL_WARNING = "W0000 00:00:1796156518.700000    6112 fake_kernel.cc:42] a real warning written during the import"
+OTHER_INFO = "I0000 00:00:1796156518.700001    6112 other.cc:7] an INFO line that is not a known notice"
+
+
+def _user_env(**settings: str) -> dict[str, str]:
+    """helpers.env() as a user has it: no TF_ENABLE_ONEDNN_OPTS or TF_CPP_MIN_LOG_LEVEL unless given."""
+    environment = {name: value for name, value in helpers.env().items()
+                   if name not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
+    return {**environment, **settings}
+
+
+def _run_as_user(command: list[str], **settings: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=helpers.REPO,
+                          env=_user_env(**settings), check=False)
+
+
+def test_drop_start_up_notices_drops_only_the_known_info_notices():
+    captured = "\n".join([BANNER, ONEDNN_NOTICE, REAL_WARNING, CPU_NOTICE, OTHER_INFO,
+                          "To enable the following instructions: not after a notice", BANNER, ONEDNN_NOTICE,
+                          "a Python line"]).encode() + b"\n"
+    kept = cli.drop_start_up_notices(captured, min_log_level=2).decode().splitlines()
+    assert kept == [REAL_WARNING, OTHER_INFO, "To enable the following instructions: not after a notice",
+                    "a Python line"]
+    assert cli.drop_start_up_notices(captured, min_log_level=1) == cli.drop_start_up_notices(captured, 2)
+    assert cli.drop_start_up_notices(captured, min_log_level=0) == captured  # the user asked for INFO
+    # A WARNING or ERROR from port.cc is not the notice, even with the same words.
+    warning = ONEDNN_NOTICE.replace("I0000", "W0000", 1).encode() + b"\n"
+    assert cli.drop_start_up_notices(warning, min_log_level=2) == warning
+
+
+def test_importing_cli_no_longer_turns_onednn_off():
+    probe = ("import os; from tfstyle import cli; from tensorflow.python.util import _pywrap_util_port as port; "
+             "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), os.environ['TF_CPP_MIN_LOG_LEVEL'], port.IsMklEnabled())")
+    assert _run_as_user([sys.executable, "-c", probe]).stdout.split() == ["None", "2", "True"]
+    # The user's own choices win.
+    user = _run_as_user([sys.executable, "-c", probe], TF_ENABLE_ONEDNN_OPTS="0", TF_CPP_MIN_LOG_LEVEL="1")
+    assert user.stdout.split() == ["0", "1", "False"]
+
+
+def test_lazy_tensorflow_import_with_onednn_on_still_fails_with_one_line(script):
+    result = _run_as_user([sys.executable, str(script), "--mode=tensorflow"])
+    assert result.stderr.splitlines() == ["error: onednn=True env=None sum=5808.0"], result.stderr[-3000:]
+    assert result.returncode == 2
+
+
+def _translate_command(how: str) -> list[str]:
+    args = ["--model_dir=/nonexistent", "--input=/nonexistent/x.png", "--output=y.png"]
+    if how == "console script":
+        console_script = pathlib.Path(sys.executable).with_name("tfstyle-translate")
+        if not console_script.exists():
+            pytest.skip(f"{console_script} is not installed (pip install -e .)")
+        return [str(console_script), *args]
+    return [sys.executable, "-m", "tfstyle.cyclegan.translate", *args]
+
+
+@pytest.mark.parametrize("how", ["python -m", "console script"])
+def test_cli_importing_tensorflow_at_import_fails_with_one_line_with_onednn_on(how):
+    # tfstyle.cyclegan.translate imports TensorFlow at module import, before main() checks --input.
+    result = _run_as_user(_translate_command(how))
+    assert result.stderr.splitlines() == ["error: --input does not exist: /nonexistent/x.png"], result.stderr[-3000:]
+    assert result.returncode == 2
+
+
+def test_a_user_asking_for_info_logs_sees_the_notices():
+    # Also shows the test above is not vacuous: the same command imports TensorFlow with oneDNN on.
+    result = _run_as_user(_translate_command("python -m"), TF_CPP_MIN_LOG_LEVEL="0")
+    assert "oneDNN custom operations are on" in result.stderr
+    assert result.stderr.splitlines()[-1] == "error: --input does not exist: /nonexistent/x.png"
+
+
+@pytest.fixture
+def fake_tensorflow(tmp_path):
+    """A test-only `tensorflow` package, ahead of the real one on PYTHONPATH, whose import writes
+    `body` to fd 2 (C++ style, unbuffered) and to sys.stderr; returns a function writing it."""
+
+    def make(body: str) -> dict[str, str]:
+        package = tmp_path / "tensorflow"
+        package.mkdir()
+        (package / "__init__.py").write_text(body)
+        return {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(helpers.REPO)])}
+
+    return make
+
+
+IMPORT_THEN_REPORT = ("import sys; from tfstyle import cli; import tensorflow; "
+                      "print('after the import', file=sys.stderr)")
+
+
+def test_real_output_during_the_tensorflow_import_is_shown_in_order(fake_tensorflow):
+    extra_env = fake_tensorflow(textwrap.dedent(
+        f"""
+        import os
+        import sys
+
+        os.write(2, {(BANNER + chr(10) + ONEDNN_NOTICE + chr(10)).encode()!r})
+        os.write(2, {(REAL_WARNING + chr(10)).encode()!r})
+        print("a Python warning during the import", file=sys.stderr)
+        os.write(2, {(OTHER_INFO + chr(10) + ONEDNN_NOTICE + chr(10)).encode()!r})
+        """))
+    result = helpers.run_script("-c", IMPORT_THEN_REPORT, extra_env=extra_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [REAL_WARNING, "a Python warning during the import", OTHER_INFO,
+                                          "after the import"]
+
+
+def test_a_failing_tensorflow_import_shows_everything_it_wrote(fake_tensorflow):
+    extra_env = fake_tensorflow(f"import os\nos.write(2, {(ONEDNN_NOTICE + chr(10)).encode()!r})\n"
+                                "raise ImportError('libcudart.so.12: cannot open shared object file')\n")
+    result = helpers.run_script("-c", IMPORT_THEN_REPORT, extra_env=extra_env)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == ONEDNN_NOTICE
+    assert lines[-1] == "ImportError: libcudart.so.12: cannot open shared object file"
 
 
 class _FakeStream:
