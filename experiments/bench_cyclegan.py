@@ -43,7 +43,7 @@ pass at 256 px at 5 % of its conv FLOPs). For one image:
 
 Let F_G, F_D be one forward pass of G (or F) and of D (conv FLOPs at the step's image size), and
 F1_G, F1_D those of their first convolution (whose input gradient is never needed when the input
-is a real image: nothing upstream is trained). `trainer.make_train_step` computes, per example:
+is a real image: nothing upstream is trained). `CycleGANTask.make_replica_step` computes, per example:
 
 * generator phase (one tape, gradients for G and F only):
   G(a), F(b) and, with the identity loss, G(b), F(a): forward + kernel gradient + input gradient
@@ -139,7 +139,7 @@ def forward_flops(model, height: int, width: int) -> tuple[int, int]:
 
 def train_step_flops(g_forward: int, g_first: int, d_forward: int, d_first: int, *, identity: bool,
                      batch_size: int) -> int:
-    """Conv FLOPs of one `trainer.make_train_step` update (see the module docstring).
+    """Conv FLOPs of one `CycleGANTask.make_replica_step` update (see the module docstring).
 
     Args:
         g_forward, g_first: F_G and F1_G at the step's image size (one image).
@@ -311,15 +311,18 @@ def run_train_row(spec: dict) -> dict:
     import keras
     import tensorflow as tf
 
+    from tfstyle import distribute
     from tfstyle.cyclegan import trainer
 
-    gpu = bool(tf.config.list_physical_devices("GPU"))
+    gpu = distribute.has_gpu()
     config = preset_config(spec["preset"], batch_size=spec["batch"], jit=spec["xla"],
                            mixed_precision=spec["precision"], strategy="auto")
     size, batch = config.image_size, config.batch_size
-    strategy = trainer.make_strategy(config.strategy)
+    strategy = distribute.make_strategy(config.strategy)
     keras.utils.set_random_seed(config.seed)
-    state, train_step = trainer.build_training(config, strategy, steps_per_epoch=1000)
+    built = trainer.build_training(config, strategy, steps_per_epoch=1000)
+    train_step, generator, discriminator = (built.train_step, built.state.models["generator_ab"],
+                                            built.state.models["discriminator_a"])
 
     # Random [-1, 1] pairs through the same kind of distributed tf.data input the trainer uses.
     examples = max(4, batch)
@@ -330,21 +333,21 @@ def run_train_row(spec: dict) -> dict:
     last = {}
 
     def call():
-        values = train_step(*next(iterator))
+        values = train_step(next(iterator))
         last.update({name: float(value) for name, value in values.items()})  # waits, like the trainer
 
     warm, timed = _time_calls(call, spec["warmup"], spec["steps"], spec["row_budget"])
 
-    g_forward, g_first = forward_flops(state.generator_ab, size, size)
-    d_forward, d_first = forward_flops(state.discriminator_a, size, size)
+    g_forward, g_first = forward_flops(generator, size, size)
+    d_forward, d_first = forward_flops(discriminator, size, size)
     flops = train_step_flops(g_forward, g_first, d_forward, d_first,
                              identity=config.lambda_identity > 0, batch_size=batch)
-    graph = train_step.get_concrete_function(*next(iterator)).graph  # the trace already used
+    graph = train_step.get_concrete_function(next(iterator)).graph  # the trace already used
     return {
         **spec,
         "image_size": size,
-        "g_params": int(state.generator_ab.count_params()),
-        "d_params": int(state.discriminator_a.count_params()),
+        "g_params": int(generator.count_params()),
+        "d_params": int(discriminator.count_params()),
         **_timing(spec, warm, timed, flops),
         "graph_tflop_per_step": graph_conv_flops(graph) / 1e12,
         "losses_finite": all(v == v and abs(v) != float("inf") for v in last.values()),
@@ -358,10 +361,10 @@ def run_infer_row(spec: dict) -> dict:
     import keras
     import tensorflow as tf
 
-    from tfstyle import export
+    from tfstyle import distribute, export
     from tfstyle.cyclegan import models
 
-    gpu = bool(tf.config.list_physical_devices("GPU"))
+    gpu = distribute.has_gpu()
     config = preset_config(spec["preset"])
     size, batch = spec["size"], spec["batch"]
     keras.utils.set_random_seed(config.seed)

@@ -52,7 +52,7 @@ from absl import flags
 from PIL import Image, ImageDraw, ImageFont
 
 # tfstyle.cli before anything imports TensorFlow: it keeps TensorFlow's start-up lines off stderr.
-from tfstyle import cli, files, images
+from tfstyle import cli, distribute, files, images
 
 logger = logging.getLogger("tfstyle.gallery")
 
@@ -380,18 +380,12 @@ def check_shared(shared: str, settings: GallerySettings, sections: list[str]) ->
 # ---------------------------------------------------------------------------------------------
 
 
-def _has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def optimize_config(run: Run, **overrides):
     """`OptimizeConfig()` (the library defaults, objective weights included) with the gallery's sizes,
     resolved for this machine so that the recorded settings are exactly the ones used."""
     from tfstyle.optimize import OptimizeConfig
 
-    return dataclasses.replace(OptimizeConfig(), weights=run.weights, **overrides).resolved(_has_gpu())
+    return dataclasses.replace(OptimizeConfig(), weights=run.weights, **overrides).resolved(distribute.has_gpu())
 
 
 def _config_settings(config) -> dict:
@@ -702,7 +696,7 @@ def picture_entry(run: Run, picture: Picture, commit: str | None) -> dict:
         "inputs": list(picture.inputs),
         "equivalent": list(picture.equivalent),
         "seconds": picture.seconds,
-        "device": "GPU" if _has_gpu() else "CPU",
+        "device": "GPU" if distribute.has_gpu() else "CPU",
         "commit": commit,
         "made": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
     }

@@ -57,12 +57,12 @@ def test_train_step_formula_equals_traced_graph(bench, lambda_identity):
     config = config_lib.tiny(lambda_identity=lambda_identity, batch_size=2, pool_size=2)
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     keras.utils.set_random_seed(0)
-    state, train_step = trainer.build_training(config, strategy, steps_per_epoch=10)
+    built = trainer.build_training(config, strategy, steps_per_epoch=10)
     spec = tf.TensorSpec([2, 32, 32, 3], tf.float32)
-    graph = train_step.get_concrete_function(spec, spec).graph  # traced, never run
+    graph = built.train_step.get_concrete_function((spec, spec)).graph  # traced, never run
 
-    g_forward, g_first = bench.forward_flops(state.generator_ab, 32, 32)
-    d_forward, d_first = bench.forward_flops(state.discriminator_a, 32, 32)
+    g_forward, g_first = bench.forward_flops(built.state.models["generator_ab"], 32, 32)
+    d_forward, d_first = bench.forward_flops(built.state.models["discriminator_a"], 32, 32)
     analytic = bench.train_step_flops(g_forward, g_first, d_forward, d_first,
                                       identity=lambda_identity > 0, batch_size=2)
     assert bench.graph_conv_flops(graph) == analytic

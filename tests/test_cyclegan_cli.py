@@ -1,8 +1,8 @@
 """`python -m tfstyle.cyclegan.train` in a subprocess: bad input, signals, kill -9, MultiWorker.
 
 Bad input must give exactly one `error:` line, a non-zero exit and no traceback, and leave no
-model_dir behind. The signal / crash / MultiWorker tests train for real (tiny models on digits)
-and are marked slow.
+model_dir behind. The signal / crash / MultiWorker tests train for real (tiny models on two_domains)
+and are marked slow. Data: the `two_domains` set (bundled images, no ../shared needed).
 """
 
 from __future__ import annotations
@@ -17,30 +17,25 @@ import subprocess
 import sys
 import time
 
+import helpers
 import pytest
 
 from tfstyle.cyclegan import config as config_lib
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_FLAGS = ["--load_size=36", "--image_size=32", "--generator=resnet_2blocks", "--ngf=8", "--ndf=8",
               "--n_layers_d=2", "--pool_size=4"]
 
 
-def _env(**extra) -> dict:
-    return dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+def _domains(folder) -> list[str]:
+    return [f"--domain_a={folder / 'A'}", f"--domain_b={folder / 'B'}"]
 
 
-def _train(*args, timeout=300, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfstyle.cyclegan.train", *args], capture_output=True, text=True,
-                          timeout=timeout, env=_env(), cwd=kwargs.get("cwd"))
+def _train(*args, timeout=300) -> subprocess.CompletedProcess:
+    return helpers.run_module("tfstyle.cyclegan.train", *args, timeout=timeout)
 
 
 def _assert_one_error_line(proc: subprocess.CompletedProcess, pattern: str, code: int = 2) -> None:
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert proc.returncode == code, proc.stderr[-2000:]
-    assert len(errors) == 1, proc.stderr[-2000:]
-    assert re.search(pattern, errors[0]), errors[0]
-    assert "Traceback" not in proc.stderr
+    helpers.one_error_line(proc, pattern, code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,7 +43,7 @@ def _assert_one_error_line(proc: subprocess.CompletedProcess, pattern: str, code
 # ---------------------------------------------------------------------------------------------
 
 
-def test_bad_inputs_give_one_error_line(digits, tmp_path):
+def test_bad_inputs_give_one_error_line(two_domains, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "readme.txt").write_text("no images here")
@@ -56,13 +51,13 @@ def test_bad_inputs_give_one_error_line(digits, tmp_path):
     (tmp_path / "fake" / "photo.jpg").write_bytes(b"not a jpeg at all")
     (tmp_path / "a_file").write_text("x")
     model_dir = tmp_path / "run"
-    good = [f"--domain_a={digits / 'A'}", f"--domain_b={digits / 'B'}"]
+    good = [*_domains(two_domains)]
     cases = [
-        ([f"--domain_a={tmp_path / 'empty'}", f"--domain_b={digits / 'B'}", f"--model_dir={model_dir}"],
+        ([f"--domain_a={tmp_path / 'empty'}", f"--domain_b={two_domains / 'B'}", f"--model_dir={model_dir}"],
          r"--domain_a: .*no image"),
-        ([f"--domain_a={digits / 'A'}", f"--domain_b={tmp_path / 'text'}", f"--model_dir={model_dir}"],
+        ([f"--domain_a={two_domains / 'A'}", f"--domain_b={tmp_path / 'text'}", f"--model_dir={model_dir}"],
          r"--domain_b: .*no image"),
-        ([f"--domain_a={tmp_path / 'fake'}", f"--domain_b={digits / 'B'}", f"--model_dir={model_dir}"],
+        ([f"--domain_a={tmp_path / 'fake'}", f"--domain_b={two_domains / 'B'}", f"--model_dir={model_dir}"],
          r"--domain_a: not an image .*photo\.jpg"),
         ([*good, f"--model_dir={tmp_path / 'a_file'}"], r"--model_dir is not a directory"),
         ([*good, f"--model_dir={tmp_path / 'a_file' / 'run'}"], r"--model_dir cannot be created under a file"),
@@ -76,13 +71,13 @@ def test_bad_inputs_give_one_error_line(digits, tmp_path):
         assert not model_dir.exists(), args
 
 
-def test_unreadable_or_incompatible_model_dir(digits, tmp_path):
+def test_unreadable_or_incompatible_model_dir(two_domains, tmp_path):
     model_dir = tmp_path / "run"
     model_dir.mkdir()
-    flags = [f"--domain_a={digits / 'A'}", f"--domain_b={digits / 'B'}", f"--model_dir={model_dir}", *TINY_FLAGS]
+    flags = [*_domains(two_domains), f"--model_dir={model_dir}", *TINY_FLAGS]
     (model_dir / "config.json").write_text("{ this is not json")
     _assert_one_error_line(_train(*flags), r"config.json: config is not valid JSON")
-    saved = config_lib.tiny(domain_a=str(digits / "A"), domain_b=str(digits / "B"), model_dir=str(model_dir),
+    saved = config_lib.tiny(domain_a=str(two_domains / "A"), domain_b=str(two_domains / "B"), model_dir=str(model_dir),
                             ngf=16, image_size=64, load_size=72)
     config_lib.save_config(saved)
     _assert_one_error_line(_train(*flags), r"different image_size \(saved 64, now 32\), ngf \(saved 16, now 8\)")
@@ -104,7 +99,7 @@ def _latest_step(model_dir) -> int:
 def _start(args, log_path) -> subprocess.Popen:
     log = open(log_path, "w")  # noqa: SIM115 - closed by the child's exit
     return subprocess.Popen([sys.executable, "-m", "tfstyle.cyclegan.train", *args], stdout=log, stderr=log,
-                            env=_env(), text=True)
+                            env=helpers.env(), text=True)
 
 
 def _wait_for_checkpoint(model_dir, above: int, proc: subprocess.Popen, timeout: float = 240) -> int:
@@ -120,9 +115,9 @@ def _wait_for_checkpoint(model_dir, above: int, proc: subprocess.Popen, timeout:
 
 
 @pytest.mark.slow
-def test_sigterm_sigint_and_kill_9_recovery(digits, tmp_path):
+def test_sigterm_sigint_and_kill_9_recovery(two_domains, tmp_path):
     model_dir = tmp_path / "run"
-    flags = [f"--domain_a={digits / 'A'}", f"--domain_b={digits / 'B'}", f"--model_dir={model_dir}", *TINY_FLAGS,
+    flags = [*_domains(two_domains), f"--model_dir={model_dir}", *TINY_FLAGS,
              "--checkpoint_every_steps=2", "--epochs=1000", "--decay_epochs=1000"]
     # SIGTERM: finish the step, save, exit 0 with a log line.
     proc = _start(flags, tmp_path / "term.log")
@@ -164,16 +159,16 @@ def _free_ports(count: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_multi_worker_two_processes(digits, tmp_path):
+def test_multi_worker_two_processes(two_domains, tmp_path):
     """Two workers on localhost (TF_CONFIG), MultiWorkerMirroredStrategy, global batch 2: the chief
     writes checkpoints, logs and config; the other worker's temporary folder is gone at the end."""
     model_dir = tmp_path / "run"
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    flags = [f"--domain_a={digits / 'A'}", f"--domain_b={digits / 'B'}", f"--model_dir={model_dir}", *TINY_FLAGS,
+    flags = [*_domains(two_domains), f"--model_dir={model_dir}", *TINY_FLAGS,
              "--strategy=multi_worker", "--batch_size=2", "--max_steps=4", "--checkpoint_every_steps=2"]
     procs = []
     for index in range(2):
-        env = _env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        env = helpers.env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         log = open(tmp_path / f"worker{index}.log", "w")  # noqa: SIM115
         procs.append(subprocess.Popen([sys.executable, "-m", "tfstyle.cyclegan.train", *flags], stdout=log,
                                       stderr=log, env=env))
@@ -185,7 +180,7 @@ def test_multi_worker_two_processes(digits, tmp_path):
                 proc.kill()
     logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
-    assert all(re.search(r"strategy CollectiveAllReduceStrategy with 2 replica\(s\)", log) for log in logs)
+    assert all(re.search(r"strategy CollectiveAllReduceStrategy, 2 replica\(s\)", log) for log in logs)
     assert all("step 4 (epoch 2), max_steps" in log for log in logs)
     assert _latest_step(model_dir) == 4
     assert sorted(os.listdir(model_dir)) == ["checkpoints", "config.json", "logs"]  # no .worker-* left

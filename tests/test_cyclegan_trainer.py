@@ -1,9 +1,11 @@
-"""Tests of the CycleGAN trainer (`tfstyle.cyclegan.trainer`) and its config, on real digits.
+"""Tests of the CycleGAN task on the training core (`tfstyle.cyclegan.trainer`) and its config.
 
 The expensive part is tracing the train step (~8-20 s per `train` call on 2 CPU cores), so one
-module-scoped fixture runs the shared training runs once and several tests check them. Data:
-5 domain-A and 3 domain-B digit images from ../shared (epoch = 5 steps at batch 1), 32 px crops,
-8-filter models with 2 residual blocks.
+module-scoped fixture runs the shared training runs once and several tests check them. Data: the
+`two_domains` set (5 A and 3 B 40 px crops of the bundled images, so an epoch is 5 steps at batch
+1; no ../shared needed), 32 px crops, 8-filter models with 2 residual blocks. The real-data test
+(losses fall on the shared digits) skips without ../shared. The core's own behaviour (signals,
+max_steps, fallback, ...) is tested on a tiny task of its own in test_training_loop.py.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import textwrap
 import types
 
+import helpers
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -26,9 +27,8 @@ import tensorflow as tf
 from tfstyle.cyclegan import config as config_lib
 from tfstyle.cyclegan import trainer
 from tfstyle.cyclegan.config import TrainConfig
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from tfstyle.training import loop
+from tfstyle.training.rundir import RunDir
 
 # ---------------------------------------------------------------------------------------------
 # Config (no TensorFlow work)
@@ -43,6 +43,8 @@ def test_config_json_round_trip_and_files(tmp_path):
     assert path == str(tmp_path / "run" / "config.json")
     assert config_lib.load_config(tmp_path / "run") == config
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.json"]  # no temp file left
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["task"] == "cyclegan"
+    assert RunDir(tmp_path / "run").task() == "cyclegan"
     # Unknown keys from a newer version are ignored; missing keys take defaults.
     values = json.loads(config.to_json())
     values.pop("pool_size")
@@ -52,6 +54,15 @@ def test_config_json_round_trip_and_files(tmp_path):
         config_lib.load_config(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
+        config_lib.load_config(tmp_path)
+
+
+def test_old_config_without_task_key_loads_and_other_tasks_are_refused(tmp_path):
+    config = config_lib.tiny(domain_a="a", domain_b="b", model_dir=str(tmp_path), max_steps=7)
+    (tmp_path / "config.json").write_text(config.to_json())  # as runs wrote it before the "task" key
+    assert config_lib.load_config(tmp_path) == config
+    (tmp_path / "config.json").write_text(json.dumps({"task": "adain", **dataclasses.asdict(config)}))
+    with pytest.raises(ValueError, match="holds a adain run, not a cyclegan run"):
         config_lib.load_config(tmp_path)
 
 
@@ -84,7 +95,7 @@ def test_resume_differences_split_incompatible_from_changed():
     saved = config_lib.tiny(domain_a="a", domain_b="b", model_dir="m")
     current = dataclasses.replace(saved, ngf=16, image_size=64, load_size=72, lambda_cycle=5.0, max_steps=9,
                                   model_dir="elsewhere", jit=True)
-    incompatible, changed = config_lib.resume_differences(saved, current)
+    incompatible, changed = loop.resume_differences(saved, current)
     assert incompatible == ["image_size", "ngf"]
     assert changed == ["load_size", "lambda_cycle"]
 
@@ -94,25 +105,25 @@ def test_resume_differences_split_incompatible_from_changed():
 # ---------------------------------------------------------------------------------------------
 
 
-def _config(digits, model_dir, **overrides) -> TrainConfig:
-    values = dict(domain_a=str(digits / "A"), domain_b=str(digits / "B"), model_dir=str(model_dir),
+def _config(data, model_dir, **overrides) -> TrainConfig:
+    values = dict(domain_a=str(data / "A"), domain_b=str(data / "B"), model_dir=str(model_dir),
                   pool_size=2, checkpoint_every_steps=3, image_every_steps=4, log_every_steps=2)
     values.update(overrides)
     return config_lib.tiny(**values)
 
 
 @pytest.fixture(scope="module")
-def runs(digits, tmp_path_factory):
+def runs(two_domains, tmp_path_factory):
     """straight: 8 steps in one call; split: 3 steps, stop, then on to 8 (crossing the epoch end at 5)."""
     base = tmp_path_factory.mktemp("runs")
     infos = []
-    straight = trainer.train(_config(digits, base / "straight", max_steps=8), callback=infos.append)
-    first = trainer.train(_config(digits, base / "split", max_steps=3))
+    straight = trainer.train(_config(two_domains, base / "straight", max_steps=8), callback=infos.append)
+    first = trainer.train(_config(two_domains, base / "split", max_steps=3))
     first_values = _checkpoint_values(first.checkpoint)  # ckpt-3 is pruned later (keep 3)
-    second = trainer.train(_config(digits, base / "split", max_steps=8))
+    second = trainer.train(_config(two_domains, base / "split", max_steps=8))
     return types.SimpleNamespace(base=base, straight=straight, first=first, second=second, infos=infos,
                                  first_values=first_values,
-                                 config=_config(digits, base / "straight", max_steps=8))
+                                 config=_config(two_domains, base / "straight", max_steps=8))
 
 
 def _checkpoint_values(path: str) -> dict[str, np.ndarray]:
@@ -173,6 +184,7 @@ def test_step_reports_follow_the_schedule(runs):
     np.testing.assert_allclose([i.learning_rate for i in infos], expected, rtol=1e-6)
     assert all(np.isfinite(list(i.losses.values())).all() for i in infos)
     assert all(i.images_per_second > 0 for i in infos)
+    assert [i.elapsed_s for i in infos] == sorted(i.elapsed_s for i in infos) and infos[0].elapsed_s > 0
 
 
 def _events(model_dir: str) -> list:
@@ -235,22 +247,22 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(runs, tmp_path, ca
     with open(data, "r+b") as file:  # truncated by a crash mid-write
         file.truncate(os.path.getsize(data) // 2)
     checkpoint, step = _state_checkpoint(runs.config)
-    with caplog.at_level(logging.WARNING, logger="tfstyle.cyclegan.trainer"):
-        restored = trainer.restore_latest(checkpoint, directory)
+    with caplog.at_level(logging.WARNING, logger="tfstyle.training.rundir"):
+        restored = RunDir(model_dir).restore(checkpoint)
     assert restored == os.path.join(directory, "ckpt-6") and int(step.numpy()) == 6
-    assert "ckpt-8" in caplog.text and "falling back" in caplog.text
+    assert "ckpt-8" in caplog.text and "trying the previous one" in caplog.text
     # Garbage index of ckpt-6 and a damaged state file: still finds ckpt-5 by scanning the folder.
     with open(os.path.join(directory, "ckpt-6.index"), "wb") as file:
         file.write(b"\x00garbage" * 10)
     with open(os.path.join(directory, "checkpoint"), "w") as file:
         file.write("model_checkpoint_path: {{{")
     checkpoint, step = _state_checkpoint(runs.config)
-    assert trainer.restore_latest(checkpoint, directory) == os.path.join(directory, "ckpt-5")
+    assert RunDir(model_dir).restore(checkpoint) == os.path.join(directory, "ckpt-5")
     assert int(step.numpy()) == 5
     for path in glob.glob(os.path.join(directory, "ckpt-5.data-*")):
         os.truncate(path, 10)
     with pytest.raises(ValueError, match="no checkpoint .* can be restored"):
-        trainer.restore_latest(_state_checkpoint(runs.config)[0], directory)
+        RunDir(model_dir).restore(_state_checkpoint(runs.config)[0])
 
 
 def test_incompatible_config_is_refused_before_anything_changes(runs, tmp_path):
@@ -309,9 +321,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runs, tmp_path):
     (dict(mixed_precision="bf16"), 0.05),   # 8-bit mantissa activations
     (dict(mixed_precision="fp16"), 0.05),   # works on CPU (slow kernels); loss scaling on
 ])
-def test_xla_and_mixed_precision_match_float32(runs, digits, tmp_path, overrides, rtol):
+def test_xla_and_mixed_precision_match_float32(runs, two_domains, tmp_path, overrides, rtol):
     infos = []
-    trainer.train(_config(digits, tmp_path, max_steps=3, **overrides), callback=infos.append)
+    trainer.train(_config(two_domains, tmp_path, max_steps=3, **overrides), callback=infos.append)
     for info, reference in zip(infos, runs.infos[:3], strict=True):
         for name in trainer.LOSS_NAMES:
             assert np.isfinite(info.losses[name])
@@ -325,36 +337,42 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tfstyle import distribute
     from tfstyle.cyclegan import config as config_lib, trainer
     domain_a, domain_b, base = sys.argv[1:4]
     out = {}
-    for name, strategy in [("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
-                           ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))]:
+    for name in ("one_device", "mirrored"):
+        strategy = distribute.make_strategy(name)
         config = config_lib.tiny(domain_a=domain_a, domain_b=domain_b, model_dir=f"{base}/{name}", batch_size=2,
                                  max_steps=3, pool_size=50)
         result = trainer.train(config, strategy=strategy)
-        out[name] = {"losses": result.losses, "replicas": strategy.num_replicas_in_sync,
-                     "checkpoint": result.checkpoint}
+        models = trainer.build_models(config)  # the trained weights, read back by model
+        tf.train.Checkpoint(**models).restore(result.checkpoint).expect_partial().assert_existing_objects_matched()
+        np.savez(f"{base}/{name}.npz", **{f"{model.name}/{i}": w for model in models.values()
+                                          for i, w in enumerate(model.get_weights())})
+        out[name] = {"losses": result.losses, "replicas": strategy.num_replicas_in_sync}
     print("RESULT " + json.dumps(out))
 """)
 
 
 @pytest.mark.slow
-def test_mirrored_two_cpus_matches_one_device(digits, tmp_path):
+def test_mirrored_two_cpus_matches_one_device(two_domains, tmp_path):
     """Global batch 2: one device with batch 2 == two logical CPUs with 1 each (loss reduction,
     gradient all-reduce; the pools of 50 are still filling, so they pass the fakes through).
-    Tolerance: 1e-5 relative on weights after 3 steps (float32 summation order differs)."""
+    Tolerance: 1e-5 relative on every weight of the four models after 3 steps (float32 summation
+    order differs)."""
     script = tmp_path / "mirrored.py"
     script.write_text(_MIRRORED_SCRIPT)
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, str(script), str(digits / "A"), str(digits / "B"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=400, env=env)
+    proc = helpers.run_script(script, two_domains / "A", two_domains / "B", tmp_path, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.split("RESULT ", 1)[1])
-    assert (out["one"]["replicas"], out["mirrored"]["replicas"]) == (1, 2)
+    assert (out["one_device"]["replicas"], out["mirrored"]["replicas"]) == (1, 2)
     for name in trainer.LOSS_NAMES:
-        assert out["mirrored"]["losses"][name] == pytest.approx(out["one"]["losses"][name], rel=1e-4, abs=1e-6)
-    one, mirrored = _checkpoint_values(out["one"]["checkpoint"]), _checkpoint_values(out["mirrored"]["checkpoint"])
-    for name in one:
-        if name.split("/")[0] in ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"):
-            np.testing.assert_allclose(mirrored[name], one[name], rtol=1e-5, atol=1e-6, err_msg=name)
+        assert out["mirrored"]["losses"][name] == pytest.approx(out["one_device"]["losses"][name], rel=1e-4,
+                                                                abs=1e-6)
+    one, mirrored = np.load(tmp_path / "one_device.npz"), np.load(tmp_path / "mirrored.npz")
+    assert sorted(one.files) == sorted(mirrored.files)
+    models = trainer.build_models(config_lib.tiny())
+    assert len(one.files) == sum(len(model.get_weights()) for model in models.values())
+    for name in one.files:
+        np.testing.assert_allclose(mirrored[name], one[name], rtol=1e-5, atol=1e-6, err_msg=name)

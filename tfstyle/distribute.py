@@ -134,3 +134,14 @@ def dtype_policy(precision: str) -> Iterator[None]:
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def loss_scaled(optimizer: keras.optimizers.Optimizer, precision: str) -> keras.optimizers.Optimizer:
+    """`optimizer` wrapped in a LossScaleOptimizer (named `<name>_scaled`) under "fp16", else as it is.
+
+    float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none.
+    A step using it calls `optimizer.scale_loss(loss)` before taking gradients.
+    """
+    if policy_name(precision) != "mixed_float16":
+        return optimizer
+    return keras.mixed_precision.LossScaleOptimizer(optimizer, name=f"{optimizer.name}_scaled")

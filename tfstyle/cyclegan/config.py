@@ -17,26 +17,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import ClassVar
 
-from tfstyle import files
+from tfstyle import distribute
+from tfstyle.training.rundir import CONFIG_FILE, RunDir
 
-CONFIG_FILE = "config.json"
+TASK = "cyclegan"  # config.json's "task" key for CycleGAN runs
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-MIXED_PRECISION = ("none", "bf16", "fp16")
+STRATEGIES = distribute.STRATEGIES
+MIXED_PRECISION = distribute.PRECISIONS
 GAN_MODES = ("lsgan", "vanilla")
 
-# Fields that fix the shape of the saved state (weights, optimiser slots, pools) or the meaning
-# of the step counter (the data position is step // steps_per_epoch): resuming with a
-# different value cannot continue the same run.
-INCOMPATIBLE_ON_RESUME = (
-    "generator", "ngf", "ndf", "n_layers_d", "image_size", "pool_size", "batch_size", "mixed_precision",
-)
-# Fields that may change between runs of the same model_dir without comment.
-FREE_ON_RESUME = (
-    "model_dir", "max_steps", "strategy", "jit", "keep_checkpoints", "checkpoint_every_steps",
-    "image_every_steps", "log_every_steps",
-)
+__all__ = ["CONFIG_FILE", "GAN_MODES", "MIXED_PRECISION", "STRATEGIES", "TASK", "TrainConfig", "config_path",
+           "load_config", "save_config", "tiny"]
 
 
 def _field(default, help_text: str, choices: tuple[str, ...] | None = None):
@@ -49,6 +42,18 @@ def _field(default, help_text: str, choices: tuple[str, ...] | None = None):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Settings of one CycleGAN training run (code name -> paper name in the field help)."""
+
+    # Fields that fix the shape of the saved state (weights, optimiser slots, pools) or the meaning
+    # of the step counter (the data position is step // steps_per_epoch): resuming with a
+    # different value cannot continue the same run (the training core refuses, naming them).
+    INCOMPATIBLE_ON_RESUME: ClassVar[tuple[str, ...]] = (
+        "generator", "ngf", "ndf", "n_layers_d", "image_size", "pool_size", "batch_size", "mixed_precision",
+    )
+    # Fields that may change between runs of the same model_dir without comment.
+    FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
+        "model_dir", "max_steps", "strategy", "jit", "keep_checkpoints", "checkpoint_every_steps",
+        "image_every_steps", "log_every_steps",
+    )
 
     # Data: two folders of images, or a TFDS `cycle_gan/<name>` dataset.
     domain_a: str | None = _field(None, "folder of domain-A images (paper: X)")
@@ -157,49 +162,24 @@ def tiny(**overrides) -> TrainConfig:
 
 
 def config_path(model_dir: str | os.PathLike) -> str:
-    return os.path.join(os.fspath(model_dir), CONFIG_FILE)
+    """`<model_dir>/config.json` (`RunDir.config_path`)."""
+    return RunDir(model_dir).config_path
 
 
 def save_config(config: TrainConfig, model_dir: str | os.PathLike | None = None) -> str:
-    """Writes `<model_dir>/config.json` atomically (temp file + rename); returns its path.
+    """Writes `<model_dir>/config.json` atomically with `"task": "cyclegan"` (`RunDir.save_config`); returns its path.
 
     `model_dir` defaults to `config.model_dir`; the folder is created if needed.
     """
-    model_dir = os.fspath(model_dir if model_dir is not None else config.model_dir)
-    os.makedirs(model_dir, exist_ok=True)
-    path = config_path(model_dir)
-    files.write_text(path, config.to_json() + "\n")
-    return path
+    return RunDir(model_dir if model_dir is not None else config.model_dir).save_config(config, task=TASK)
 
 
 def load_config(model_dir: str | os.PathLike) -> TrainConfig:
-    """Reads `<model_dir>/config.json`.
+    """Reads `<model_dir>/config.json` (`RunDir.load_config`); a config.json without a "task" key
+    (written before the key existed) is read as a CycleGAN run.
 
     Raises:
-        FileNotFoundError: no config.json in `model_dir` (not a tfstyle CycleGAN run folder).
-        ValueError: the file is not a valid config.
+        FileNotFoundError: no config.json in `model_dir` (not a tfstyle run folder).
+        ValueError: the file is not a valid config, or belongs to another trainer's run.
     """
-    path = config_path(model_dir)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no {CONFIG_FILE} in {os.fspath(model_dir)} (not a CycleGAN model_dir?)")
-    with open(path) as file:
-        try:
-            return TrainConfig.from_json(file.read())
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{path}: {error}") from None
-
-
-def resume_differences(saved: TrainConfig, current: TrainConfig) -> tuple[list[str], list[str]]:
-    """Compares the config of an existing run with the one about to resume it.
-
-    Returns:
-        (incompatible, changed): names of differing fields that forbid resuming
-        (`INCOMPATIBLE_ON_RESUME`), and of other differing fields worth a warning.
-    """
-    incompatible, changed = [], []
-    for field in dataclasses.fields(TrainConfig):
-        name = field.name
-        if name in FREE_ON_RESUME or getattr(saved, name) == getattr(current, name):
-            continue
-        (incompatible if name in INCOMPATIBLE_ON_RESUME else changed).append(name)
-    return incompatible, changed
+    return RunDir(model_dir).load_config(TrainConfig, task=TASK)

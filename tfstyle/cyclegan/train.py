@@ -16,9 +16,10 @@ import logging
 
 from absl import flags
 
-from tfstyle import cli, images
+from tfstyle import cli, distribute, images
 from tfstyle.cyclegan import trainer
 from tfstyle.cyclegan.config import TrainConfig
+from tfstyle.training.progress import StepProgress
 
 EXIT_DIVERGED = 3
 
@@ -44,30 +45,19 @@ def main(argv: list[str]) -> int:
     import tensorflow as tf  # after tfstyle.cli has set TensorFlow's log environment
 
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work in the process.
-    strategy = trainer.make_strategy(config.strategy)
-    logger.info("strategy %s with %d replica(s); global batch %d", type(strategy).__name__,
-                strategy.num_replicas_in_sync, config.batch_size)
+    strategy = distribute.make_strategy(config.strategy)
+    logger.info("strategy %s; global batch %d", distribute.describe(strategy), config.batch_size)
 
-    progress: cli.Progress | None = None
-
-    def report(info: trainer.StepInfo) -> None:
-        nonlocal progress
-        if progress is None:  # from the second step on: the first one includes tracing
-            progress = cli.Progress(total=info.end_step - info.step, description="train", unit="step")
-            return
-        progress.update(1, step=info.step, epoch=info.epoch, G=info.losses["generator"],
-                        D=info.losses["d_a"] + info.losses["d_b"], cycle=info.losses["cycle_aba"],
-                        img_s=info.images_per_second)
-
+    progress = StepProgress(lambda info: {"G": info.losses["generator"], "D": info.losses["d_a"] + info.losses["d_b"],
+                                          "cycle": info.losses["cycle_aba"]})
     try:
-        result = trainer.train(config, strategy=strategy, callback=report)
+        result = trainer.train(config, strategy=strategy, callback=progress)
     except trainer.TrainingDiverged as error:
         cli.fail(str(error), EXIT_DIVERGED)
     except tf.errors.OpError as error:  # e.g. an image that fails to decode mid-run
         cli.fail(f"{type(error).__name__}: {error.message}", 1)
     finally:
-        if progress is not None:
-            progress.close()
+        progress.close()
     logger.info("step %d (epoch %d), %s; checkpoint %s", result.step, result.epoch, result.stopped,
                 result.checkpoint)
     if result.stopped == "SIGINT":
