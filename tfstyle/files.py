@@ -85,31 +85,54 @@ def staged_dir(target: str | os.PathLike) -> Iterator[str]:
 
     A reader that only looks at visible names (TF Serving's integer version folders, say) never
     sees a partial folder, and a failure leaves nothing behind: the temp folder is removed, and so
-    is `target`'s parent if this call created it and it is still empty.
+    are the folders above `target` that this call created, if they are still empty. The renamed
+    folder gets the usual umask-based permissions, not mkdtemp's 0700 (a server running as another
+    user must be able to read an export).
 
     Raises:
         ValueError: `target` exists already (before or after filling: it is never overwritten), or
-            its parent is a file.
+            a folder above it is a file.
     """
     target = os.path.abspath(os.fspath(target))
     parent = os.path.dirname(target)
-    if os.path.exists(parent) and not os.path.isdir(parent):
-        raise ValueError(f"{parent} is a file, not a folder")
     if os.path.exists(target):
         raise ValueError(f"{target} exists already; it is never overwritten")
-    created_parent = not os.path.isdir(parent)
+    created = _missing_folders(parent)  # deepest first
     os.makedirs(parent, exist_ok=True)
     temp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(target)}-", dir=parent)
     try:
         yield temp
         if os.path.exists(target):
             raise ValueError(f"{target} appeared while it was being written; it is never overwritten")
+        os.chmod(temp, 0o777 & ~_umask())
         os.rename(temp, target)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
-        if created_parent and os.path.isdir(parent) and not os.listdir(parent):
-            os.rmdir(parent)
+        for folder in created:
+            with contextlib.suppress(OSError):  # not empty (someone else wrote there) or gone
+                os.rmdir(folder)
         raise
+
+
+def _missing_folders(folder: str) -> list[str]:
+    """The folders of the absolute path `folder` that do not exist yet, deepest first.
+
+    Raises:
+        ValueError: the first existing one is a file.
+    """
+    missing = []
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder} is a file, not a folder")
+    return missing
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 class StagedFiles:
@@ -141,12 +164,24 @@ class StagedFiles:
     def __enter__(self) -> StagedFiles:
         return self
 
+    def _staged(self, target: str) -> str:
+        return os.path.join(self._folders[os.path.dirname(target)], os.path.basename(target))
+
     def __exit__(self, exc_type, exc, traceback) -> None:
+        """Moves every staged file into place, or (on an error, or when one was never written) none.
+
+        Raises:
+            FileNotFoundError: a path was asked for but nothing was written there; no target is touched.
+        """
         try:
             if exc_type is None:
-                for target in dict.fromkeys(self._targets):
-                    os.replace(os.path.join(self._folders[os.path.dirname(target)], os.path.basename(target)),
-                               target)
+                targets = list(dict.fromkeys(self._targets))
+                unwritten = [target for target in targets if not os.path.lexists(self._staged(target))]
+                if unwritten:
+                    raise FileNotFoundError(f"nothing was written for {', '.join(unwritten)}; no output was moved "
+                                            "into place")
+                for target in targets:
+                    os.replace(self._staged(target), target)
         finally:
             for folder in self._folders.values():
                 shutil.rmtree(folder, ignore_errors=True)
