@@ -1,20 +1,16 @@
 """Tests for tfstyle.data: ops eagerly and inside tf.data, bucketing, unpaired epochs, resume, TFDS."""
 
 import collections
-import pathlib
 import socket
-import subprocess
-import sys
 import textwrap
 
+import helpers
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
 from tfstyle import data, images
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _save(path, array, **options):
@@ -356,8 +352,9 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 def test_unpaired_dataset_splits_the_global_batch_under_mirrored_strategy(tmp_path, rng):
     _random_images(tmp_path / "A", 8, (12, 12), rng)
     _random_images(tmp_path / "B", 5, (12, 12), rng)
-    command = [sys.executable, "-c", _MIRRORED_SCRIPT, str(tmp_path / "A"), str(tmp_path / "B")]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    script = tmp_path / "mirrored_data.py"
+    script.write_text(_MIRRORED_SCRIPT)
+    result = helpers.run_script(script, tmp_path / "A", tmp_path / "B", timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK 4" in result.stdout
 
@@ -434,33 +431,82 @@ def test_host_reachable_on_local_sockets_only():
 
 
 # ---------------------------------------------------------------------------------------------
-# Real data from ../shared/data
+# Folders of real pictures: made from the bundled images, and ../shared/data when it is there
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["photo2painting", "digits"])
-def test_shared_unpaired_sets_load_at_32_px(shared_data, name):
-    paths_a = data.folder_paths(shared_data / "unpaired" / name / "A")
-    paths_b = data.folder_paths(shared_data / "unpaired" / name / "B")
+def _gray_digit_set(root):
+    """5 A (8 px) and 3 B (20 px) grayscale ("L") PNGs, white strokes on black, like the shared digits."""
+    for domain, count, size in (("A", 5, 8), ("B", 3, 20)):
+        folder = root / domain
+        folder.mkdir(parents=True)
+        for index in range(count):
+            canvas = np.zeros((size, size), np.uint8)
+            canvas[1:-1, size // 2 - 1 + index % 2] = 255  # a vertical stroke
+            canvas[size // 3, 1:-1] = 200  # and a bar
+            Image.fromarray(canvas, "L").save(folder / f"{domain.lower()}_{index}.png")
+    return root
+
+
+@pytest.fixture(params=["bundled", "gray", "shared photo2painting", "shared digits"])
+def unpaired_set(request, tmp_path):
+    """(A folder, B folder, grayscale?) of a small unpaired set; the shared ones skip without ../shared."""
+    if request.param == "bundled":
+        root = helpers.make_two_domain_set(tmp_path)
+    elif request.param == "gray":
+        root = _gray_digit_set(tmp_path)
+    else:
+        root = request.getfixturevalue("shared_data") / "unpaired" / request.param.split()[1]
+    return root / "A", root / "B", request.param in ("gray", "shared digits")
+
+
+def test_unpaired_sets_of_real_files_load_at_32_px(unpaired_set):
+    folder_a, folder_b, grayscale = unpaired_set
+    paths_a, paths_b = data.folder_paths(folder_a), data.folder_paths(folder_b)
     dataset = data.unpaired_dataset(paths_a, paths_b, load_size=36, crop_size=32, batch_size=4, seed=0)
     batches = _as_numpy(dataset.take(3))
+    assert len(batches) == min(3, data.steps_per_epoch(len(paths_a), len(paths_b), 4))
     for image_a, image_b in batches:
         for image in (image_a, image_b):
             assert image.shape == (4, 32, 32, 3) and image.dtype == np.float32
             assert -1.0 <= image.min() < image.max() <= 1.0
-            if name == "digits":  # grayscale PNGs: R == G == B, white strokes on black
+            if grayscale:  # grayscale PNGs: R == G == B, white strokes on black
                 np.testing.assert_array_equal(image[..., 0], image[..., 2])
                 assert image.min() < -0.9 and image.max() > 0.5
+            else:
+                assert np.abs(image[..., 0] - image[..., 2]).max() > 0.1  # colour kept
     assert data.steps_per_epoch(len(paths_a), len(paths_b), 4) == max(len(paths_a), len(paths_b)) // 4
 
 
-def test_shared_content_folder_batches_by_size(shared_data):
-    paths = data.folder_paths(shared_data / "content")
+def _made_content_folder(root):
+    """Photos of several sizes, aspect ratios and formats cut from the bundled images (one grayscale)."""
+    root.mkdir()
+    with Image.open(helpers.ASSETS / "astronaut.jpg") as photo, \
+            Image.open(helpers.ASSETS / "vangogh_starry_night.jpg") as painting:
+        photo, painting = photo.convert("RGB"), painting.convert("RGB")
+        photo.resize((90, 60)).save(root / "wide.jpg")
+        photo.resize((60, 90)).save(root / "tall.png")
+        painting.resize((90, 60)).save(root / "wide_painting.png")
+        painting.resize((45, 30)).save(root / "small_wide.jpg")
+        photo.resize((50, 50)).convert("L").save(root / "gray_square.png")
+    return root
+
+
+@pytest.fixture(params=["made", "shared"])
+def content_folder(request, tmp_path):
+    if request.param == "shared":
+        return request.getfixturevalue("shared_data") / "content"
+    return _made_content_folder(tmp_path / "content")
+
+
+def test_content_folder_batches_by_size(content_folder):
+    paths = data.folder_paths(content_folder)
     sizes = data.validate_image_files(paths)
     batches = [(p.numpy(), im.numpy()) for p, im in data.content_batches(paths, long_side=32, batch_size=4)]
     seen = [p.decode() for batch_paths, _ in batches for p in batch_paths]
     assert sorted(seen) == sorted(paths)
     expected = {path: images.scaled_size(*size, 32) for path, size in zip(paths, sizes, strict=True)}
+    assert len({expected[path] for path in paths}) <= len(batches)  # one size per batch
     for batch_paths, batch in batches:
         assert batch.shape[0] <= 4 and max(batch.shape[1:3]) == 32
         assert all(expected[p.decode()] == batch.shape[1:3] for p in batch_paths)

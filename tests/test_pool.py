@@ -1,19 +1,15 @@
 """Tests of tfstyle.cyclegan.pool.ImagePool: fill phase, 50/50 rule, graph modes, checkpoints, replicas."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
+import helpers
 import numpy as np
 import pytest
 import scipy.stats
 import tensorflow as tf
 
 from tfstyle.cyclegan.pool import ImagePool
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _labelled(labels) -> np.ndarray:
@@ -174,14 +170,9 @@ _MIRRORED_SCRIPT = textwrap.dedent(
 
 
 def test_one_pool_per_replica_under_mirrored_strategy(tmp_path):
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    process = subprocess.run(
-        [sys.executable, "-c", _MIRRORED_SCRIPT, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    script = tmp_path / "mirrored_pool.py"
+    script.write_text(_MIRRORED_SCRIPT)
+    process = helpers.run_script(script, tmp_path, extra_env={"CUDA_VISIBLE_DEVICES": ""})
     assert process.returncode == 0, process.stderr[-3000:]
     line = next(line for line in process.stdout.splitlines() if line.startswith("RESULT "))
     result = json.loads(line[len("RESULT ") :])

@@ -1,10 +1,8 @@
 """Tests for tfstyle.optimize.solvers: Adam and in-graph L-BFGS on small problems with known answers."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
+import helpers
 import keras
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ import tensorflow as tf
 from tfstyle import losses
 from tfstyle.optimize import solvers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (2, 4, 4, 3)
 
 
@@ -328,8 +325,8 @@ _MIRRORED_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-    sys.path.insert(0, sys.argv[2])
-    from tests.test_solvers import make_style_like
+    sys.path.insert(0, sys.argv[2])  # tests/: the same loss as the in-process tests
+    from test_solvers import make_style_like
     from tfstyle.optimize import solvers
 
     loss_fn = make_style_like()
@@ -359,15 +356,9 @@ _MIRRORED_SCRIPT = textwrap.dedent(
 
 def test_mirrored_replicas_equal_running_each_slice_alone(tmp_path):
     output = tmp_path / "results.npz"
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    completed = subprocess.run(
-        [sys.executable, "-c", _MIRRORED_SCRIPT, str(output), REPO],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=REPO,
-    )
+    script = tmp_path / "mirrored_solvers.py"
+    script.write_text(_MIRRORED_SCRIPT)
+    completed = helpers.run_script(script, output, helpers.REPO / "tests", extra_env={"CUDA_VISIBLE_DEVICES": ""})
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = np.load(output)
     assert int(results["replicas"]) == 2
