@@ -8,7 +8,8 @@ responses, doing the network's own input normalisation ("caffe": BGR, 0-255, mea
 inside, so nothing else in tfstyle needs to know about it.
 
 Where the weights come from (Keras' ImageNet file, the offline 8-bit copy, a file, or none) is
-decided by `tfstyle.weights`.
+decided by `tfstyle.weights`, which this module asks to resolve and load a file; `tfstyle.weights`
+knows only files, layer names and shapes, and never imports this module.
 """
 
 from __future__ import annotations
@@ -35,26 +36,44 @@ POOLING_MODES = ("max", "avg")
 class Backbone:
     """One VGG variant: how to build it, its layer names and its defaults.
 
+    Its conv layers, their shapes and Keras' file name come from the backbone's weights layout
+    (`tfstyle.weights.LAYOUTS`, what a weights file of it holds); the rest is the extractor's.
+
     Attributes:
         name: "vgg19" or "vgg16".
+        weights_layout: the conv layers and kernel shapes a weights file of it holds.
         application: the `keras.applications` constructor (called with `include_top=False`).
-        conv_layers: conv layer names in network order, e.g. ("block1_conv1", ...).
-        conv_filters: output channels of each conv layer, aligned with `conv_layers`.
         pool_layers: max-pool layer names in network order ("block1_pool", ..., "block5_pool").
         content_layers: default content layers (Gatys et al.: conv4_2).
         style_layers: default style layers (Gatys et al.: conv1_1, conv2_1, ..., conv5_1).
-        keras_weights_file: the file name Keras downloads for `weights="imagenet"` without the
-            top (into its cache folder `<keras home>/models/`).
     """
 
     name: str
+    weights_layout: weights_lib.WeightsLayout
     application: Callable[..., keras.Model]
-    conv_layers: tuple[str, ...]
-    conv_filters: tuple[int, ...]
     pool_layers: tuple[str, ...]
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
-    keras_weights_file: str
+
+    @property
+    def conv_layers(self) -> tuple[str, ...]:
+        """Conv layer names in network order, e.g. ("block1_conv1", ...)."""
+        return self.weights_layout.conv_layers
+
+    @property
+    def conv_filters(self) -> tuple[int, ...]:
+        """Output channels of each conv layer, aligned with `conv_layers`."""
+        return self.weights_layout.conv_filters
+
+    @property
+    def kernel_shapes(self) -> dict[str, tuple[int, int, int, int]]:
+        """{conv layer name: kernel shape (3, 3, in_channels, out_channels)}."""
+        return self.weights_layout.kernel_shapes
+
+    @property
+    def keras_weights_file(self) -> str:
+        """The file name Keras downloads for `weights="imagenet"` without the top."""
+        return self.weights_layout.keras_weights_file
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -65,40 +84,19 @@ class Backbone:
             names.append(pool)
         return tuple(names)
 
-    @property
-    def kernel_shapes(self) -> dict[str, tuple[int, int, int, int]]:
-        """{conv layer name: kernel shape (3, 3, in_channels, out_channels)}."""
-        shapes, in_channels = {}, 3
-        for name, out_channels in zip(self.conv_layers, self.conv_filters, strict=True):
-            shapes[name] = (3, 3, in_channels, out_channels)
-            in_channels = out_channels
-        return shapes
 
-
-def _vgg(name: str, application, convs_per_block: tuple[int, ...], weights_file: str) -> Backbone:
-    filters_per_block = (64, 128, 256, 512, 512)
-    conv_layers, conv_filters = [], []
-    for block, (count, filters) in enumerate(zip(convs_per_block, filters_per_block, strict=True), start=1):
-        conv_layers += [f"block{block}_conv{index}" for index in range(1, count + 1)]
-        conv_filters += [filters] * count
+def _vgg(layout: weights_lib.WeightsLayout) -> Backbone:
     return Backbone(
-        name=name,
-        application=application,
-        conv_layers=tuple(conv_layers),
-        conv_filters=tuple(conv_filters),
+        name=layout.name,
+        weights_layout=layout,
+        application=getattr(keras.applications, layout.keras_application),
         pool_layers=tuple(f"block{block}_pool" for block in range(1, 6)),
         content_layers=("block4_conv2",),
         style_layers=tuple(f"block{block}_conv1" for block in range(1, 6)),
-        keras_weights_file=weights_file,
     )
 
 
-BACKBONES: dict[str, Backbone] = {
-    "vgg19": _vgg("vgg19", keras.applications.VGG19, (2, 2, 4, 4, 4),
-                  "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "vgg16": _vgg("vgg16", keras.applications.VGG16, (2, 2, 3, 3, 3),
-                  "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-}
+BACKBONES: dict[str, Backbone] = {name: _vgg(layout) for name, layout in weights_lib.LAYOUTS.items()}
 DEFAULT_BACKBONE = "vgg19"
 
 

