@@ -12,7 +12,7 @@ This evaluator scores every output the same way:
 * style: block1_conv1 ... block5_conv1 (conv1_1 ... conv5_1), equal weights w_l = 1/5,
   `tfstyle.losses.style_loss` per layer (Gatys et al. eq. 4 on size-normalised Grams), summed
   (eq. 5); several styles are blended into one Gram target per layer with weights summing to 1
-  (`tfstyle.optimize.objective.blended_grams`, the same rule the optimiser uses);
+  (`tfstyle.loss_targets.blended_grams`, the same function the optimiser uses);
 * sizes: the output is resized to `long_side` (default 512 px) on its long side, aspect kept;
   the content image is resized to exactly that size (its aspect ratio must match the output's
   within 2 % or 1 px); each style image is resized to the same long side, aspect kept. Resizing
@@ -36,10 +36,9 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfstyle import features, images, losses
+from tfstyle import features, images, loss_targets, losses
 from tfstyle import weights as weights_lib
 from tfstyle.evaluate.config import LONG_SIDE
-from tfstyle.optimize import objective
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +49,6 @@ STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", 
 STYLE_LAYER_WEIGHTS = tuple(1.0 / len(STYLE_LAYERS) for _ in STYLE_LAYERS)
 # The content image may differ from the output's aspect ratio by this much (rounding of sizes).
 ASPECT_TOLERANCE = 0.02
-
-ImageLike = str | os.PathLike | np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,18 +68,6 @@ class StyleScores:
     size: tuple[int, int]
 
 
-def _as_image(image: ImageLike, what: str) -> np.ndarray:
-    """Path, uint8 [H, W, 3] or float [H, W, 3] in [0, 1] -> float32 [H, W, 3] in [0, 1]."""
-    if isinstance(image, str | os.PathLike):
-        return images.load_image(image)
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(f"{what} must be an [H, W, 3] RGB image, got shape {array.shape}")
-    if array.dtype == np.uint8:
-        return np.asarray(images.to_float(array))
-    return array.astype(np.float32)
-
-
 def _check_blend(blend: Sequence[float] | None, count: int) -> list[float]:
     if count < 1:
         raise ValueError("no style image given")
@@ -91,7 +76,7 @@ def _check_blend(blend: Sequence[float] | None, count: int) -> list[float]:
         raise ValueError(f"blend has {len(blend)} weights but there are {count} style images")
     if any(weight < 0 for weight in blend) or (blend and sum(blend) <= 0):
         raise ValueError(f"blend weights must be >= 0 and not all 0, got {blend}")
-    return objective.normalised(blend, count)
+    return loss_targets.normalised(blend, count)
 
 
 def check_sizes(output_size: tuple[int, int], content_size: tuple[int, int],
@@ -178,7 +163,7 @@ class StyleEvaluator:
                 style = images.resize_long_side(image, self.long_side)
                 self._check_size(style.shape[0], style.shape[1], f"style image {index + 1}")
                 resized.append(style[None])
-            self._grams[key] = objective.blended_grams(self.extractor, resized, blend, STYLE_LAYERS)
+            self._grams[key] = loss_targets.blended_grams(self.extractor, resized, blend, STYLE_LAYERS)
         return self._grams[key]
 
     def _check_size(self, height: int, width: int, what: str) -> None:
@@ -187,7 +172,7 @@ class StyleEvaluator:
         except ValueError as error:
             raise ValueError(f"{what} at long side {self.long_side} px: {error}") from None
 
-    def score(self, output: ImageLike, content: ImageLike, styles: Sequence[ImageLike],
+    def score(self, output: images.ImageLike, content: images.ImageLike, styles: Sequence[images.ImageLike],
               blend: Sequence[float] | None = None) -> StyleScores:
         """Scores one output against its content image and style image(s).
 
@@ -206,16 +191,16 @@ class StyleEvaluator:
         if isinstance(styles, str | os.PathLike):
             styles = [styles]
         blend = _check_blend(blend, len(styles))
-        output_image = _as_image(output, "output")
-        content_image = _as_image(content, "content")
+        output_image = images.as_image(output, "output")
+        content_image = images.as_image(content, "content")
         size = check_sizes(output_image.shape[:2], content_image.shape[:2], self.long_side)
         output_image = images.resize(output_image, size)
         content_image = images.resize(content_image, size)
-        style_images = [_as_image(style, f"style {index + 1}") for index, style in enumerate(styles)]
+        style_images = [images.as_image(style, f"style {index + 1}") for index, style in enumerate(styles)]
         grams = self._style_targets(style_images, blend)
 
         output_features = self.extractor(output_image[None], training=False)
-        content_targets = objective.content_targets(self.extractor, content_image[None], (CONTENT_LAYER,))
+        content_targets = loss_targets.content_targets(self.extractor, content_image[None], (CONTENT_LAYER,))
         content_loss = losses.content_loss(output_features[CONTENT_LAYER], content_targets[CONTENT_LAYER])
         per_layer = {layer: float(losses.style_loss(output_features[layer], grams[layer]))
                      for layer in STYLE_LAYERS}
@@ -223,7 +208,7 @@ class StyleEvaluator:
                                                                                strict=True))
         return StyleScores(float(content_loss), float(style_loss), per_layer, size)
 
-    def evaluate(self, output: ImageLike, content: ImageLike, styles: Sequence[ImageLike],
+    def evaluate(self, output: images.ImageLike, content: images.ImageLike, styles: Sequence[images.ImageLike],
                  blend: Sequence[float] | None = None) -> dict:
         """`score` as a JSON-ready row: paths (None for arrays), blend, size and the losses."""
         if isinstance(styles, str | os.PathLike):
@@ -245,7 +230,7 @@ class StyleEvaluator:
         }
 
 
-def evaluate_stylization(output: ImageLike, content: ImageLike, styles: Sequence[ImageLike],
+def evaluate_stylization(output: images.ImageLike, content: images.ImageLike, styles: Sequence[images.ImageLike],
                          blend: Sequence[float] | None = None, *, weights: str = "auto",
                          long_side: int = LONG_SIDE, cache_dir: str | None = None) -> dict:
     """Content and style loss of one stylised image under the fixed evaluator.

@@ -2,57 +2,24 @@
 
     L_total(x) = alpha * L_content(x, p) + beta * sum_l w_l E_l(x, a) + gamma * TV(x)
 
-with the per-layer terms from `tfstyle.losses`. Several style images a_k with blend weights b_k
-(sum 1) are combined by blending their Gram matrices: sum_k b_k ||G - A_k||^2 equals
-||G - sum_k b_k A_k||^2 up to a constant, so one blended target per layer gives the same
-gradients at the cost of a single style term. Targets are computed once per run, never per step.
+with the per-layer terms from `tfstyle.losses`. The targets (content features p, blended Gram
+matrices sum_k b_k A_k of the style images a_k) come from `tfstyle.loss_targets`, computed once per
+run, never per step; `normalised`, `blended_grams` and `content_targets` are imported from there (the
+evaluator uses the same functions) and stay reachable here as `objective.<name>`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import tensorflow as tf
 
 from tfstyle import losses
+from tfstyle.loss_targets import blended_grams, content_targets, normalised
+
+__all__ = ["LossFn", "blended_grams", "content_targets", "make_loss_fn", "normalised"]
 
 LossFn = Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
-
-
-def normalised(weights: Sequence[float], count: int) -> list[float]:
-    """`weights` scaled to sum to 1; equal weights when empty."""
-    if not weights:
-        return [1.0 / count] * count
-    total = float(sum(weights))
-    return [float(w) / total for w in weights]
-
-
-def blended_grams(extractor, style_images: Sequence[tf.Tensor], blend: Sequence[float],
-                  layers: Sequence[str]) -> dict[str, tf.Tensor]:
-    """Blended Gram targets sum_k b_k G_l(a_k) for every style layer l.
-
-    Args:
-        extractor: model from `tfstyle.features.build_feature_extractor` (float [B,H,W,3] in [0,1] -> dict).
-        style_images: float32 [1, H_k, W_k, 3] in [0, 1] each (sizes may differ).
-        blend: one weight per style image, summing to 1.
-        layers: style layer names.
-
-    Returns:
-        {layer: float32 [1, C, C]}.
-    """
-    targets: dict[str, tf.Tensor] = {}
-    for image, weight in zip(style_images, blend, strict=True):
-        outputs = extractor(image, training=False)
-        for layer in layers:
-            gram = weight * losses.gram_matrix(outputs[layer])
-            targets[layer] = gram if layer not in targets else targets[layer] + gram
-    return targets
-
-
-def content_targets(extractor, content: tf.Tensor, layers: Sequence[str]) -> dict[str, tf.Tensor]:
-    """Feature maps of the content batch float32 [B, H, W, 3] in [0, 1]: {layer: [B, h, w, C]} (float32)."""
-    outputs = extractor(content, training=False)
-    return {layer: tf.cast(outputs[layer], tf.float32) for layer in layers}
 
 
 def make_loss_fn(

@@ -1,0 +1,76 @@
+"""The targets of the style-transfer losses, computed once per run: content features and blended Grams.
+
+Beside `tfstyle.losses`: the losses compare an image's features with these targets. Used by the
+optimiser (`tfstyle.optimize.objective`) and the fixed evaluator (`tfstyle.evaluate.stylization`),
+so both blend several styles by the same rule. The extractor is passed in (any model mapping
+float32 [B, H, W, 3] in [0, 1] to {layer: [B, h, w, C]}, normally `tfstyle.features`'), and nothing
+here builds one.
+
+Several style images s with blend weights w_s (sum 1) are combined by blending their Gram matrices,
+per style layer l:
+
+    G_blend^l = sum_s w_s G^l(style_s)
+
+Since sum_s w_s ||G - G_s||^2 = ||G - sum_s w_s G_s||^2 + const (for sum_s w_s = 1), one blended
+target per layer gives the same gradients as one style term per style, at the cost of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from tfstyle import losses
+
+
+def normalised(weights: Sequence[float], count: int) -> list[float]:
+    """`weights` scaled to sum to 1 (w_s / sum_t w_t); `count` equal weights 1 / count when empty.
+
+    Args:
+        weights: non-negative weights, not all zero (the caller validates); or empty.
+        count: how many weights there should be (used only when `weights` is empty).
+    """
+    if not weights:
+        return [1.0 / count] * count
+    total = float(sum(weights))
+    return [float(w) / total for w in weights]
+
+
+def blended_grams(extractor, style_images: Sequence[tf.Tensor], blend: Sequence[float],
+                  layers: Sequence[str]) -> dict[str, tf.Tensor]:
+    """Blended Gram targets G_blend^l = sum_s w_s G^l(style_s) for every style layer l.
+
+    G^l is `losses.gram_matrix` (size-normalised, so styles of different sizes blend fairly).
+
+    Args:
+        extractor: float32 [1, H, W, 3] in [0, 1] -> {layer: [1, h, w, C]} (any float dtype).
+        style_images: float32 [1, H_s, W_s, 3] in [0, 1] each (sizes may differ).
+        blend: one weight w_s per style image, summing to 1 (see `normalised`).
+        layers: style layer names.
+
+    Returns:
+        {layer: float32 [1, C, C]}, symmetric.
+    """
+    targets: dict[str, tf.Tensor] = {}
+    for image, weight in zip(style_images, blend, strict=True):
+        outputs = extractor(image, training=False)
+        for layer in layers:
+            gram = weight * losses.gram_matrix(outputs[layer])
+            targets[layer] = gram if layer not in targets else targets[layer] + gram
+    return targets
+
+
+def content_targets(extractor, content: tf.Tensor, layers: Sequence[str]) -> dict[str, tf.Tensor]:
+    """Content targets P^l: the features of the content batch, cast to float32.
+
+    Args:
+        extractor: float32 [B, H, W, 3] in [0, 1] -> {layer: [B, h, w, C]} (float16 under mixed precision).
+        content: float32 [B, H, W, 3] in [0, 1].
+        layers: content layer names.
+
+    Returns:
+        {layer: float32 [B, h, w, C]}.
+    """
+    outputs = extractor(content, training=False)
+    return {layer: tf.cast(outputs[layer], tf.float32) for layer in layers}
