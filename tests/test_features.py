@@ -59,6 +59,10 @@ def test_backbone_specs_match_keras_applications():
         assert tuple(names) == spec.layer_names, name
         for conv, shape in spec.kernel_shapes.items():
             assert tuple(model.get_layer(conv).kernel.shape) == shape
+        # weights checks files against the same layers: the application's own weights pass its check.
+        weights.check_layer_weights({conv: model.get_layer(conv).get_weights() for conv in spec.conv_layers},
+                                    name, "the application")
+        assert spec.keras_weights_file == f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5"
     assert len(features.BACKBONES["vgg19"].conv_layers) == 16
     assert len(features.BACKBONES["vgg16"].conv_layers) == 13
     assert features.BACKBONES["vgg19"].content_layers == ("block4_conv2",)
@@ -199,15 +203,7 @@ def test_check_image_size_message():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def imagenet_weights() -> str:
-    try:
-        return weights.resolve_weights("vgg19", "auto").path
-    except FileNotFoundError as error:
-        pytest.skip(f"no offline VGG19 weights ({error})")
-
-
-def test_imagenet_block5_features_group_crops_of_one_photo(shared_data, imagenet_weights):
+def test_imagenet_block5_features_group_crops_of_one_photo(shared_data, real_vgg_weights):
     """Two crops of one photo are much closer in block5 than either is to a painting.
 
     With random weights all cosines are ~0.99 and the margin is < 0.01; the trained VGG19 gives
@@ -216,7 +212,7 @@ def test_imagenet_block5_features_group_crops_of_one_photo(shared_data, imagenet
     photo = images.load_image(shared_data / "content" / "chelsea_cat.png")  # 300 x 451
     painting = images.resize(images.load_image(shared_data / "style" / "vangogh_starry_night.jpg"), (96, 96))
     crops = [photo[None, :96, :96], photo[None, -96:, -96:], np.asarray(painting)[None]]
-    model = features.build_feature_extractor(layers=("block5_conv1",), weights=imagenet_weights)
+    model = features.build_feature_extractor(layers=("block5_conv1",), weights=real_vgg_weights)
     vectors = [np.asarray(model(crop)["block5_conv1"]).mean(axis=(0, 1, 2)) for crop in crops]
 
     def cosine(u, v):

