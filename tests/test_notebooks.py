@@ -19,6 +19,7 @@ import json
 import pathlib
 import sys
 
+import helpers
 import nbclient
 import nbformat
 import numpy as np
@@ -28,9 +29,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from tfstyle import images
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO / "notebooks"
-SHARED_DATA = REPO.parent / "shared" / "data"
+NOTEBOOKS = helpers.REPO / "notebooks"
 KERNEL_NAME = "tfstyle-test-kernel"
 CELL_TIMEOUT_S = 600
 
@@ -217,7 +216,7 @@ def check_cyclegan_outputs(notebook, workdir: pathlib.Path) -> None:
 @pytest.fixture
 def data_dirs() -> dict:
     """DATA_DIR per notebook: ../shared/data when present (a missing folder makes the notebook build its own)."""
-    return {"style": SHARED_DATA, "cyclegan": SHARED_DATA / "unpaired" / "photo2painting"}
+    return {"style": helpers.SHARED_DATA, "cyclegan": helpers.SHARED_DATA / "unpaired" / "photo2painting"}
 
 
 def test_style_transfer_notebook_runs(tmp_path, data_dirs):
