@@ -66,10 +66,17 @@ def test_style_loss_equals_gatys_eq4_on_unnormalised_grams(rng):
 
 
 def test_style_loss_averages_over_batch_with_broadcast_target(rng):
-    batch = _features(rng, (3, 2, 2, 2))
-    target_gram = losses.gram_matrix(_features(rng, (1, 2, 2, 2)))
-    per_example = [losses.style_loss(batch[i : i + 1], target_gram).numpy() for i in range(3)]
-    np.testing.assert_allclose(losses.style_loss(batch, target_gram).numpy(), np.mean(per_example), rtol=1e-5)
+    batch = _features(rng, (3, 2, 2, 2)).astype(np.float64)
+    style = _features(rng, (1, 2, 2, 2))
+
+    def gram(features):  # [H, W, C] -> [C, C] / (H W)
+        flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
+        return flat.T @ flat / flat.shape[0]
+
+    per_example = [np.sum((gram(example) - gram(style[0])) ** 2) / (4.0 * 2**2) for example in batch]
+    assert len(set(np.round(per_example, 6))) == 3  # three different values, so the mean is a real check
+    np.testing.assert_allclose(losses.style_loss(batch.astype(np.float32), losses.gram_matrix(style)).numpy(),
+                               np.mean(per_example), rtol=1e-5)
 
 
 def test_total_variation_zero_on_flat_and_exact_on_ramp():
@@ -131,9 +138,18 @@ def test_vanilla_losses_match_numpy_log_sigmoid():
     assert np.all(np.isfinite(losses.vanilla_generator_loss(fake).numpy()))
 
 
-def test_gan_losses_registry_pairs_generator_and_discriminator():
-    assert losses.GAN_LOSSES["lsgan"] == (losses.lsgan_generator_loss, losses.lsgan_discriminator_loss)
-    assert losses.GAN_LOSSES["vanilla"] == (losses.vanilla_generator_loss, losses.vanilla_discriminator_loss)
+@pytest.mark.parametrize("name, real_like, fake_like", [("lsgan", 1.0, 0.0), ("vanilla", 4.0, -4.0)])
+def test_gan_losses_pair_a_generator_and_a_discriminator_loss(name, real_like, fake_like):
+    """Each entry is (generator loss, discriminator loss) in that order: G gains when D calls its fakes real,
+    D gains when it tells real from fake."""
+    generator_loss, discriminator_loss = losses.GAN_LOSSES[name]
+    looks_real, looks_fake = np.full((2, 2, 2, 1), real_like, np.float32), np.full((2, 2, 2, 1), fake_like, np.float32)
+    assert generator_loss(looks_real).shape == (2,)
+    assert np.all(generator_loss(looks_real).numpy() < generator_loss(looks_fake).numpy())
+    assert discriminator_loss(looks_real, looks_fake).shape == (2,)
+    told_apart = discriminator_loss(looks_real, looks_fake).numpy()  # (real logits, fake logits)
+    fooled = discriminator_loss(looks_fake, looks_real).numpy()
+    assert np.all(told_apart < fooled)
 
 
 @pytest.mark.parametrize("loss_fn", [losses.cycle_loss, losses.identity_loss])
@@ -171,9 +187,12 @@ def test_float16_inputs_give_float32_losses(rng):
     for name, value in results.items():
         assert value.dtype == tf.float32, name
         assert np.all(np.isfinite(value.numpy())), name
-    # Same value as the float32 computation on the same (float16-rounded) numbers.
-    np.testing.assert_allclose(results["tv"].numpy(),
-                               losses.total_variation_loss(half.astype(np.float32)).numpy(), rtol=1e-6)
+    # The float16-rounded numbers, computed in float32 (numpy reference), not in float16.
+    exact = half.astype(np.float64)
+    tv = (np.abs(np.diff(exact, axis=1)).sum(axis=(1, 2, 3)) + np.abs(np.diff(exact, axis=2)).sum(axis=(1, 2, 3))) / 4
+    np.testing.assert_allclose(results["tv"].numpy(), tv.mean(), rtol=1e-6)
+    flat = exact.reshape(2, 4, 2)
+    np.testing.assert_allclose(results["gram"].numpy(), np.einsum("bmi,bmj->bij", flat, flat) / 4, rtol=1e-6)
 
 
 def test_style_loss_gradient_matches_gatys_eq6(rng):
