@@ -106,12 +106,16 @@ def _write_fd(fd: int, data: bytes) -> None:
 def _start_up_notices_filtered() -> Iterator[None]:
     """Runs the block with fd 2 pointed at a temp file, then writes back what it caught, less the
     known start-up notices (everything, if the block raised)."""
+    capture = None
     try:
+        capture = tempfile.TemporaryFile()
         saved_stderr = os.dup(2)
-    except OSError:  # no stderr at all: nothing to filter
+    except OSError:  # no stderr, or no writable temp folder: import unfiltered
+        if capture is not None:
+            capture.close()
         yield
         return
-    with tempfile.TemporaryFile() as capture:
+    with capture:
         for stream in (sys.stdout, sys.stderr):  # what Python buffered so far goes out first
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -127,7 +131,8 @@ def _start_up_notices_filtered() -> Iterator[None]:
             os.close(saved_stderr)
             capture.seek(0)
             captured = capture.read()
-            _write_fd(2, drop_start_up_notices(captured, _tf_min_log_level()) if succeeded else captured)
+            with contextlib.suppress(OSError):  # stderr closed meanwhile: nothing to show it on
+                _write_fd(2, drop_start_up_notices(captured, _tf_min_log_level()) if succeeded else captured)
 
 
 class _QuietLoader(importlib.abc.Loader):
