@@ -137,6 +137,18 @@ def format_table(runs: list[dict], summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _git_commit() -> str | None:
+    """The commit of the code timed, with "+dirty" when tfstyle/ has uncommitted changes; None outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO,
+                                check=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "tfstyle"], capture_output=True, text=True,
+                               cwd=REPO, check=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -154,7 +166,7 @@ def main(argv=None) -> int:
         output = os.path.join(scratch, "stylized.png")
         warmup = run_once("1", args, output)
         print(f"  warm-up: {warmup.get('error') or format(warmup['wall_s'], '.1f') + ' s'}", flush=True)
-        for index in range(args.runs):
+        for index in range(args.runs if "error" not in warmup else 0):
             for onednn in SETTINGS:
                 run = run_once(onednn, args, output)
                 run["index"] = index
@@ -162,6 +174,8 @@ def main(argv=None) -> int:
                 outcome = run.get("error") or f"{run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s cpu"
                 noisy = f", others used {run['others_cpu_s']:.1f} cpu s" if run.get("others_cpu_s") else ""
                 print(f"  run {index + 1} oneDNN={'on' if onednn == '1' else 'off'}: {outcome}{noisy}", flush=True)
+            if any("error" in run for run in runs):
+                break  # a broken command: the figures would not be comparable, stop here
     summary = summarise(runs)
     table = format_table(runs, summary)
     noisy = summary["noisy_runs"] > 0
@@ -179,6 +193,7 @@ def main(argv=None) -> int:
     report = {
         "benchmark": "bench_onednn",
         "date": date,
+        "commit": _git_commit(),
         "machine": machine,
         "command": f"python -m tfstyle.optimize --optimizer adam --iterations {args.iterations} "
                    f"--image_size {args.image_size} --output <tmp>.png",
@@ -195,7 +210,7 @@ def main(argv=None) -> int:
     }
     files.write_text(output, json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {os.path.relpath(output, os.getcwd())}")
-    return 1 if any("error" in run for run in runs) else 0
+    return 1 if "error" in warmup or any("error" in run for run in runs) else 0
 
 
 if __name__ == "__main__":
