@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 
+import helpers
 import keras
 import numpy as np
 import pytest
@@ -22,18 +23,11 @@ from PIL import Image
 from tfstyle import export
 from tfstyle.cyclegan import config as config_lib
 from tfstyle.cyclegan import models
+from tfstyle.training import rundir
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-
-
-def reference_translate(generator, image: np.ndarray) -> np.ndarray:
-    """numpy reflect-pad to a multiple of 4, Keras model, crop, numpy back to uint8 [H, W, 3]."""
-    height, width = image.shape[:2]
-    signed = image.astype(np.float32) / 255.0 * 2.0 - 1.0
-    padded = np.pad(signed, ((0, -height % 4), (0, -width % 4), (0, 0)), mode="reflect")
-    output = generator(padded[None], training=False).numpy()[0, :height, :width]
-    return np.round(np.clip((output + 1.0) / 2.0, 0.0, 1.0) * 255.0).astype(np.uint8)
+reference_translate = helpers.reference_translate
+ANY_SIZE = {"multiple": 1, "min_size": 1}  # the size rule of `small_model`: 'same' convolutions only
 
 
 def encode(array: np.ndarray, image_format: str) -> bytes:
@@ -60,7 +54,8 @@ def exported(tmp_path_factory):
     """(generator, version folder) for a tiny ResNet generator (ngf 8, 2 blocks)."""
     keras.utils.set_random_seed(0)
     generator = models.build_generator("resnet_2blocks", ngf=8, name_prefix="generator_ab")
-    path = export.export_generator(generator, tmp_path_factory.mktemp("saved_models") / "tiny")
+    path = export.export_generator(generator, tmp_path_factory.mktemp("saved_models") / "tiny",
+                                   multiple=models.SIZE_MULTIPLE, min_size=models.MIN_SIZE)
     return generator, path
 
 
@@ -248,26 +243,26 @@ def test_predict_requests_fit_the_signatures_and_get_answers(exported, batch):
 def test_versions_count_up_and_are_never_overwritten(tmp_path):
     model = small_model()
     base = tmp_path / "small"
-    assert os.path.basename(export.export_generator(model, base)) == "1"
-    assert os.path.basename(export.export_generator(model, base)) == "2"
-    assert os.path.basename(export.export_generator(model, base, version=7)) == "7"
-    assert os.path.basename(export.export_generator(model, base)) == "8"
+    assert os.path.basename(export.export_generator(model, base, **ANY_SIZE)) == "1"
+    assert os.path.basename(export.export_generator(model, base, **ANY_SIZE)) == "2"
+    assert os.path.basename(export.export_generator(model, base, version=7, **ANY_SIZE)) == "7"
+    assert os.path.basename(export.export_generator(model, base, **ANY_SIZE)) == "8"
     (base / "notes").mkdir()  # non-integer folders are not versions
     assert export.existing_versions(base) == [1, 2, 7, 8]
 
     before = (base / "2" / "saved_model.pb").read_bytes()
     mtime = os.path.getmtime(base / "2" / "saved_model.pb")
     with pytest.raises(ValueError, match="version 2 already exists"):
-        export.export_generator(small_model("other"), base, version=2)
+        export.export_generator(small_model("other"), base, version=2, **ANY_SIZE)
     assert (base / "2" / "saved_model.pb").read_bytes() == before
     assert os.path.getmtime(base / "2" / "saved_model.pb") == mtime
     for bad in (0, -1, "3", 2.0, True):
         with pytest.raises(ValueError, match="positive integer"):
-            export.export_generator(model, base, version=bad)
+            export.export_generator(model, base, version=bad, **ANY_SIZE)
     assert sorted(os.listdir(base)) == ["1", "2", "7", "8", "notes"]  # nothing half-written
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):
-        export.export_generator(model, tmp_path / "a_file")
+        export.export_generator(model, tmp_path / "a_file", **ANY_SIZE)
 
 
 class _FailsWhenSaved(keras.layers.Layer):
@@ -283,12 +278,12 @@ def test_failed_export_leaves_nothing_behind(tmp_path):
     inputs = keras.Input((8, 8, 3))
     broken = keras.Model(inputs, _FailsWhenSaved()(inputs), name="broken")
     base = tmp_path / "models"
-    export.export_generator(small_model(), base)
+    export.export_generator(small_model(), base, **ANY_SIZE)
     with pytest.raises(RuntimeError, match="simulated failure"):
-        export.export_generator(broken, base)
+        export.export_generator(broken, base, **ANY_SIZE)
     assert sorted(os.listdir(base)) == ["1"]  # no "2", no hidden temp folder
     with pytest.raises(RuntimeError, match="simulated failure"):
-        export.export_generator(broken, tmp_path / "fresh")
+        export.export_generator(broken, tmp_path / "fresh", **ANY_SIZE)
     assert not (tmp_path / "fresh").exists()  # the folder the failed export created is gone too
 
 
@@ -296,50 +291,53 @@ def test_failed_export_leaves_nothing_behind(tmp_path):
 
 
 def run_export_cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    return subprocess.run([sys.executable, "-m", "tfstyle.cyclegan.export", *args], capture_output=True,
-                          text=True, env=env, timeout=240, cwd=REPO)
+    return helpers.run_module("tfstyle.cyclegan.export", *args, timeout=240)
 
 
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
-
-
-def test_export_cli_writes_a_version_and_refuses_to_overwrite_it(tmp_path):
+def test_export_cli_reads_a_damaged_run_and_refuses_to_overwrite_a_version(tmp_path):
+    """No `checkpoint` state file and a truncated newest checkpoint: the export holds ckpt-1's F (b2a)."""
     keras.utils.set_random_seed(0)
     model_dir = tmp_path / "run"
     config = config_lib.tiny(model_dir=str(model_dir))
-    config_lib.save_config(config, model_dir)
+    rundir.RunDir(model_dir).save_config(config, task="cyclegan")
     generator_ab = models.build_generator(config.generator, ngf=config.ngf, name_prefix="generator_ab")
     generator_ba = models.build_generator(config.generator, ngf=config.ngf, name_prefix="generator_ba")
     checkpoint = tf.train.Checkpoint(generator_ab=generator_ab, generator_ba=generator_ba)
-    tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=1).save()
+    manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints", max_to_keep=2)
+    manager.save()
+    first_ba = generator_ba.get_weights()
+    for variable in generator_ba.trainable_variables:
+        variable.assign(variable + 0.01)
+    manager.save()
+    os.remove(model_dir / "checkpoints" / "checkpoint")
+    with open(model_dir / "checkpoints" / "ckpt-2.data-00000-of-00001", "r+b") as file:
+        file.truncate(100)
     export_dir = tmp_path / "saved_models" / "tiny"
 
     result = run_export_cli(f"--model_dir={model_dir}", "--direction=b2a", f"--export_dir={export_dir}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == str(export_dir / "1")
+    assert "ckpt-2" in result.stderr  # the fallback is logged
     loaded = tf.saved_model.load(str(export_dir / "1"))
     image = np.random.default_rng(3).integers(0, 256, (1, 21, 30, 3), dtype=np.uint8)
     served = loaded.signatures["serving_default"](images=tf.constant(image))["images"].numpy()[0]
-    assert_close_uint8(served, reference_translate(generator_ba, image[0]))  # b2a: F, not G
+    newest_ba = reference_translate(generator_ba, image[0])
+    generator_ba.set_weights(first_ba)
+    expected = reference_translate(generator_ba, image[0])  # F of ckpt-1, not G and not the unreadable ckpt-2
+    assert np.abs(expected.astype(int) - newest_ba.astype(int)).max() > 1
+    assert_close_uint8(served, expected)
 
-    error = one_error_line(run_export_cli(f"--model_dir={model_dir}", f"--export_dir={export_dir}",
-                                          "--version=1"))
-    assert "version 1 already exists" in error
+    helpers.one_error_line(run_export_cli(f"--model_dir={model_dir}", f"--export_dir={export_dir}",
+                                          "--version=1"), "version 1 already exists")
     assert sorted(os.listdir(export_dir)) == ["1"]
 
 
 def test_export_cli_without_a_checkpoint_gives_one_error_line(tmp_path):
     model_dir = tmp_path / "untrained"
-    config_lib.save_config(config_lib.tiny(model_dir=str(model_dir)), model_dir)
-    error = one_error_line(run_export_cli(f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'out'}"))
-    assert "has no checkpoint" in error and "tfstyle.cyclegan.train" in error
+    rundir.RunDir(model_dir).save_config(config_lib.tiny(model_dir=str(model_dir)), task="cyclegan")
+    helpers.one_error_line(run_export_cli(f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'out'}"),
+                           "has no checkpoint.*tfstyle.cyclegan.train")
     assert not (tmp_path / "out").exists()
     missing = tmp_path / "nowhere"
-    error = one_error_line(run_export_cli(f"--model_dir={missing}", f"--export_dir={tmp_path / 'o'}"))
-    assert "no such model_dir" in error
+    helpers.one_error_line(run_export_cli(f"--model_dir={missing}", f"--export_dir={tmp_path / 'o'}"),
+                           "no such model_dir")

@@ -24,21 +24,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
 
-from tfstyle import images
+from tfstyle import files, images
 
 logger = logging.getLogger(__name__)
-
-# The ResNet generator downsamples twice by 2 (Zhu et al. 2017, appendix 7.2), so H and W must be
-# multiples of 4 for the output to have the input's size.
-SIZE_MULTIPLE = 4
-# Smallest side it runs on: 8 px -> 2 px at the bottleneck, which its 1-px reflection padding needs.
-MIN_SIZE = 8
 
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "translate_bytes"
@@ -47,9 +39,7 @@ IMAGE_BYTES_KEY = "image_bytes"
 PNG_BYTES_KEY = "png_bytes"
 
 
-def translate_uint8(
-    model: keras.Model, images_uint8, multiple: int = SIZE_MULTIPLE, min_size: int = MIN_SIZE
-) -> tf.Tensor:
+def translate_uint8(model: keras.Model, images_uint8, multiple: int, min_size: int) -> tf.Tensor:
     """Runs a [-1, 1] -> [-1, 1] image model on uint8 images of any size (graph-safe).
 
     The batch is reflect-padded at the bottom and right to the next multiple of `multiple`, run
@@ -59,8 +49,10 @@ def translate_uint8(
     Args:
         model: maps float32 [B, H', W', 3] in [-1, 1] to float [B, H', W', 3] in [-1, 1] (tanh).
         images_uint8: uint8 [B, H, W, 3] in [0, 255]; H, W >= `min_size`.
-        multiple: H' and W' are H and W rounded up to this.
-        min_size: smallest H or W accepted (InvalidArgumentError below it).
+        multiple: H' and W' are H and W rounded up to this: the model's own size rule (e.g.
+            `tfstyle.cyclegan.models.SIZE_MULTIPLE`; 1 for a model that keeps any size).
+        min_size: smallest H or W accepted (InvalidArgumentError below it), again the model's
+            (e.g. `tfstyle.cyclegan.models.MIN_SIZE`).
 
     Returns:
         uint8 [B, H, W, 3] in [0, 255].
@@ -150,21 +142,21 @@ def export_generator(
     export_dir: str | os.PathLike,
     version: int | None = None,
     *,
-    multiple: int = SIZE_MULTIPLE,
-    min_size: int = MIN_SIZE,
+    multiple: int,
+    min_size: int,
 ) -> str:
     """Writes `generator` as a TF Serving SavedModel in `export_dir/<version>/`.
 
-    The SavedModel is written to a hidden temp folder beside the target and renamed into place, so
-    TF Serving (which only loads integer-named folders) never sees a partial version, and a failure
-    leaves nothing behind.
+    The SavedModel is written by `files.staged_dir` (a hidden temp folder beside the target, then
+    renamed into place), so TF Serving (which only loads integer-named folders) never sees a partial
+    version, and a failure leaves nothing behind.
 
     Args:
         generator: maps float32 [B, H, W, 3] in [-1, 1] to [-1, 1]; H, W multiples of `multiple`.
         export_dir: the model's base path (created if missing), e.g. `saved_models/horse2zebra`.
         version: integer >= 1; default: one more than the largest existing version (1 when none).
-        multiple: padding multiple for the generator (see `translate_uint8`).
-        min_size: smallest image side the signatures accept.
+        multiple: padding multiple of the generator's architecture (see `translate_uint8`).
+        min_size: smallest image side the generator, and so the signatures, accept.
 
     Returns:
         The path of the written version folder.
@@ -188,24 +180,13 @@ def export_generator(
             "pick another --version or leave it out to use the next one"
         )
 
-    created_export_dir = not os.path.isdir(export_dir)
-    os.makedirs(export_dir, exist_ok=True)
-    temp_dir = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
-    try:
+    with files.staged_dir(target) as temp_dir:
         module = _ServingModule(generator, multiple, min_size)
         signatures = {
             SERVING_SIGNATURE: module.serve_images.get_concrete_function(),
             BYTES_SIGNATURE: module.serve_bytes.get_concrete_function(),
         }
         tf.saved_model.save(module, temp_dir, signatures=signatures)
-        if os.path.exists(target):  # appeared while we were saving: still never overwrite
-            raise ValueError(f"version {version} appeared while exporting: {target}")
-        os.rename(temp_dir, target)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        if created_export_dir and not os.listdir(export_dir):
-            os.rmdir(export_dir)
-        raise
     logger.info("exported %s (%d bytes) to %s", generator.name, _folder_size(target), target)
     return target
 

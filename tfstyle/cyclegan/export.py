@@ -4,8 +4,9 @@
         --export_dir saved_models/horse2zebra [--version N]
 
 writes `saved_models/horse2zebra/<N>/` (N defaults to one more than the largest existing version;
-an existing version is never overwritten) and prints its path. Signatures: see `tfstyle.export`
-and `saved_models/README.md`.
+an existing version is never overwritten) and prints its path. The checkpoint is the run's newest
+readable one (`tfstyle.training.rundir.RunDir`, with or without the `checkpoint` state file).
+Signatures: see `tfstyle.export` and `saved_models/README.md`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 
 from tfstyle import cli
 from tfstyle import export as export_lib
-from tfstyle.cyclegan import inference, models
+from tfstyle.cyclegan import inference
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,7 @@ def main(argv: list[str]) -> None:
                 f"version {args.version} already exists in {args.export_dir}; versions are never overwritten"
             )
     generator, _ = inference.load_generator(args.model_dir, args.direction)
-    path = export_lib.export_generator(
-        generator, args.export_dir, args.version, multiple=models.SIZE_MULTIPLE
-    )
-    print(path)
+    print(inference.export_generator(generator, args.export_dir, args.version))
 
 
 run = cli.main_wrapper(main)

@@ -2,13 +2,14 @@
 
 `load_generator(model_dir, "a2b")` rebuilds G (A -> B, paper: G: X -> Y) or F (B -> A, paper:
 F: Y -> X) from `<model_dir>/config.json` with the trainer's builder and restores only that
-generator from the newest readable checkpoint in `<model_dir>/checkpoints/`.
+generator from the newest readable checkpoint, both found by `tfstyle.training.rundir.RunDir`
+(the one owner of the run-folder layout, which the trainer uses too).
 
 `translate_images(generator, images)` runs it on uint8 images of any size: each batch is
 reflect-padded to a multiple of 4, translated and cropped back by `tfstyle.export.translate_uint8`,
 the same graph function the exported SavedModel serves, so `translate` and TF Serving agree pixel
 for pixel. Images of the same size are batched together; batches are split over all replicas of
-the strategy (`local_strategy()`: every local GPU when there are several).
+the strategy (the CLI uses `tfstyle.distribute.make_strategy("auto")`: every local GPU).
 """
 
 from __future__ import annotations
@@ -26,41 +27,27 @@ import tensorflow as tf
 from tfstyle import export
 from tfstyle.cyclegan import config as config_lib
 from tfstyle.cyclegan import models
+from tfstyle.training import rundir
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_SUBDIR = "checkpoints"
 # --direction -> the tf.train.Checkpoint attribute the trainer saves that generator under.
 DIRECTIONS = {"a2b": "generator_ab", "b2a": "generator_ba"}
+TASK = "cyclegan"  # the trainer named in config.json
 
 
-def local_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over every local GPU when there are several, else the default strategy."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
-    return tf.distribute.get_strategy()
-
-
-def _checkpoint_candidates(checkpoint_dir: str) -> list[str]:
-    """Checkpoint prefixes listed by the `checkpoint` state file, newest first."""
-    # Absolute: get_checkpoint_state already prefixes relative entries with the folder it is given,
-    # so with a relative folder the join below would prefix them twice.
-    checkpoint_dir = os.path.abspath(checkpoint_dir)
-    state = tf.train.get_checkpoint_state(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
-    if state is None:
-        return []
-    paths = list(state.all_model_checkpoint_paths)
-    if state.model_checkpoint_path and state.model_checkpoint_path not in paths:
-        paths.append(state.model_checkpoint_path)
-    return [path if os.path.isabs(path) else os.path.join(checkpoint_dir, path) for path in reversed(paths)]
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
 
 
 def restore_generator(generator: keras.Model, model_dir: str | os.PathLike, direction: str = "a2b") -> str:
     """Restores `generator`'s weights from the newest readable checkpoint of `model_dir`.
 
-    Only the one generator is read (`expect_partial`); an unreadable newest checkpoint (truncated by
-    a crash, say) is skipped with a warning in favour of the previous one.
+    The checkpoint is found by `RunDir` (the state file and the `ckpt-*.index` files, so a lost
+    state file hides nothing); only the one generator is read (`expect_partial`), and an
+    unreadable newest checkpoint (truncated by a crash, say) is skipped with a warning in favour
+    of the previous one.
 
     Returns:
         The checkpoint prefix that was restored, e.g. `<model_dir>/checkpoints/ckpt-12`.
@@ -69,34 +56,15 @@ def restore_generator(generator: keras.Model, model_dir: str | os.PathLike, dire
         FileNotFoundError: the model_dir has no checkpoint.
         ValueError: unknown direction, or no checkpoint holds weights matching `generator`.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-    model_dir = os.fspath(model_dir)
-    checkpoint_dir = os.path.join(model_dir, CHECKPOINT_SUBDIR)
-    candidates = _checkpoint_candidates(checkpoint_dir)
-    if not candidates:
-        raise FileNotFoundError(
-            f"{model_dir} has no checkpoint (nothing in {checkpoint_dir}); train first with "
-            f"python -m tfstyle.cyclegan.train --model_dir {model_dir} ..."
-        )
+    _check_direction(direction)
+    run_dir = rundir.RunDir(model_dir)
     attribute = DIRECTIONS[direction]
-    last_error = None
-    for path in candidates:
-        try:
-            status = tf.train.Checkpoint(**{attribute: generator}).restore(path)
-            status.expect_partial()
-            status.assert_existing_objects_matched()  # every weight of the generator was in the file
-        # A truncated file raises IndexError or DataLossError; a mismatch AssertionError or ValueError.
-        except (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError) as error:
-            last_error = " ".join(str(error).split())[:300]
-            logger.warning("cannot restore %s from %s (%s); trying an older one", attribute, path, last_error)
-            continue
-        logger.info("restored %s (%s) from %s", attribute, generator.name, path)
-        return path
-    raise ValueError(
-        f"no checkpoint in {checkpoint_dir} holds a {attribute} matching config.json "
-        f"(tried {len(candidates)}; last error: {last_error})"
+    path = run_dir.restore_required(
+        tf.train.Checkpoint(**{attribute: generator}), partial=True,
+        hint=f"train first with python -m tfstyle.cyclegan.train --model_dir {os.fspath(model_dir)} ...",
     )
+    logger.info("restored %s (%s) from %s", attribute, generator.name, path)
+    return path
 
 
 def load_generator(
@@ -117,12 +85,10 @@ def load_generator(
         FileNotFoundError: no such model_dir, no config.json, or no checkpoint.
         ValueError: bad direction or config, or checkpoints that do not match the config.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-    model_dir = os.fspath(model_dir)
-    if not os.path.isdir(model_dir):
-        raise FileNotFoundError(f"no such model_dir: {model_dir}")
-    config = config_lib.load_config(model_dir)
+    _check_direction(direction)
+    run_dir = rundir.RunDir(model_dir)
+    run_dir.check_exists()
+    config = run_dir.load_config(config_lib.TrainConfig, task=TASK)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         generator = models.build_generator(
@@ -130,6 +96,13 @@ def load_generator(
         )
         restore_generator(generator, model_dir, direction)
     return generator, config
+
+
+def export_generator(generator: keras.Model, export_dir: str | os.PathLike, version: int | None = None) -> str:
+    """`tfstyle.export.export_generator` for a CycleGAN generator: its signatures pad to the
+    generator's `models.SIZE_MULTIPLE` and refuse sides below `models.MIN_SIZE`; returns the version folder."""
+    return export.export_generator(generator, export_dir, version, multiple=models.SIZE_MULTIPLE,
+                                   min_size=models.MIN_SIZE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,23 +120,17 @@ class Translator:
     Args:
         generator: float32 [B, H, W, 3] in [-1, 1] -> [-1, 1], variables created in `strategy`'s scope.
         strategy: where to run (default: the current strategy); a global batch is split over its replicas.
-        multiple, min_size: see `tfstyle.export.translate_uint8`.
+
+    Images are padded to the generator's `models.SIZE_MULTIPLE` and must be at least its
+    `models.MIN_SIZE` on each side (`models.check_generator_size`).
     """
 
-    def __init__(
-        self,
-        generator: keras.Model,
-        strategy: tf.distribute.Strategy | None = None,
-        multiple: int = models.SIZE_MULTIPLE,
-        min_size: int = export.MIN_SIZE,
-    ):
+    def __init__(self, generator: keras.Model, strategy: tf.distribute.Strategy | None = None):
         self.generator = generator
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.multiple = multiple
-        self.min_size = min_size
 
         def replica_step(batch):
-            return export.translate_uint8(generator, batch, multiple, min_size)
+            return export.translate_uint8(generator, batch, models.SIZE_MULTIPLE, models.MIN_SIZE)
 
         @tf.function(reduce_retracing=True)
         def distributed_step(batch):
@@ -171,6 +138,14 @@ class Translator:
             return self.strategy.experimental_local_results(outputs)
 
         self._step = distributed_step
+
+    @staticmethod
+    def check_size(image: np.ndarray, what: str = "image") -> None:
+        """Raises ValueError unless `image` is [H, W, 3] with H, W >= the generator's minimum."""
+        shape = np.shape(image)
+        if len(shape) != 3 or shape[-1] != 3:
+            raise ValueError(f"{what}: expected shape [H, W, 3], got {shape}")
+        models.check_generator_size(shape[0], shape[1], what)
 
     def __call__(
         self,
@@ -181,7 +156,7 @@ class Translator:
         """Translates each image at its own size.
 
         Args:
-            images_uint8: uint8 [H_i, W_i, 3] in [0, 255], any sizes with H_i, W_i >= `min_size`.
+            images_uint8: uint8 [H_i, W_i, 3] in [0, 255], any sizes with H_i, W_i >= `models.MIN_SIZE`.
             batch_size: images per step (the global batch, split over replicas).
             callback: called with a `TranslateProgress` after each batch.
 
@@ -189,7 +164,7 @@ class Translator:
             uint8 [H_i, W_i, 3] in [0, 255], in the input order.
 
         Raises:
-            ValueError: an image is not [H, W, 3] uint8-convertible, smaller than `min_size`, or
+            ValueError: an image is not [H, W, 3] uint8-convertible, smaller than `models.MIN_SIZE`, or
                 `batch_size` < 1.
         """
         if batch_size < 1:
@@ -197,13 +172,7 @@ class Translator:
         arrays = [np.asarray(image) for image in images_uint8]
         groups: dict[tuple[int, int], list[int]] = {}
         for index, array in enumerate(arrays):
-            if array.ndim != 3 or array.shape[-1] != 3:
-                raise ValueError(f"image {index}: expected shape [H, W, 3], got {array.shape}")
-            if min(array.shape[:2]) < self.min_size:
-                raise ValueError(
-                    f"image {index} is {array.shape[0]}x{array.shape[1]} px; height and width must be "
-                    f">= {self.min_size}"
-                )
+            self.check_size(array, f"image {index}")
             groups.setdefault(array.shape[:2], []).append(index)
 
         results: list[np.ndarray | None] = [None] * len(arrays)

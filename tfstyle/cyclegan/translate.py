@@ -4,9 +4,11 @@
         --input photos/ --output zebras/
 
 `--input` is an image file or a folder of images; `--output` is then a file (or an existing folder
-to write into) or a folder (created if needed; names are kept). Outputs are written atomically:
-a folder run writes into a hidden temp folder and moves the files into place only once every
-image is done, so a bad input leaves nothing behind.
+to write into) or a folder (created if needed; names are kept). Outputs are all-or-nothing
+(`files.StagedFiles`): they are written into a hidden folder and moved into place only once every
+image is done, so a bad input leaves nothing behind. The run folder is read through
+`tfstyle.training.rundir.RunDir` (the newest readable checkpoint, state file or not); the
+generator runs on every local GPU (`tfstyle.distribute.make_strategy("auto")`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
-from tfstyle import cli, files, images
+from tfstyle import cli, distribute, files, images
 from tfstyle.cyclegan import inference
 
 logger = logging.getLogger(__name__)
@@ -95,34 +95,23 @@ def _writable_name(name: str) -> str:
         return os.path.splitext(name)[0] + ".png"
 
 
-def _read_checked(path: str, min_size: int) -> np.ndarray:
-    image = images.read_image_uint8(path)
-    if min(image.shape[:2]) < min_size:
-        height, width = image.shape[:2]
-        raise ValueError(f"image is {height}x{width} px, below the {min_size} px minimum: {path}")
-    return image
-
-
 def translate_paths(
     translator: inference.Translator, inputs: list[str], outputs: list[str], batch_size: int, progress=None
 ) -> None:
     """Reads, translates and writes `inputs` to `outputs` in chunks (all-or-nothing per call).
 
-    Every output goes to a hidden temp folder beside it first; files are moved into place only after
-    all images succeeded, and the temp folders are removed on any error.
+    Every output is staged by `files.StagedFiles` (a hidden folder beside it) and moved into place
+    only after all images succeeded; on any error nothing is moved and the staging is removed.
     """
-    staging: dict[str, str] = {}  # output folder -> its temp folder
-    try:
-        for folder in sorted({os.path.dirname(os.path.abspath(path)) for path in outputs}):
-            staging[folder] = tempfile.mkdtemp(prefix=".tmp-translate-", dir=folder)
-
-        def staged(path: str) -> str:
-            return os.path.join(staging[os.path.dirname(os.path.abspath(path))], os.path.basename(path))
-
+    with files.StagedFiles() as staged:
         for start in range(0, len(inputs), _CHUNK_IMAGES):
             chunk_inputs = inputs[start:start + _CHUNK_IMAGES]
             chunk_outputs = outputs[start:start + _CHUNK_IMAGES]
-            arrays = [_read_checked(path, translator.min_size) for path in chunk_inputs]
+            arrays = []
+            for path in chunk_inputs:
+                image = images.read_image_uint8(path)
+                translator.check_size(image, path)
+                arrays.append(image)
             done_before = [0]
 
             def report(state, done_before=done_before):
@@ -132,12 +121,7 @@ def translate_paths(
 
             translated = translator(arrays, batch_size=batch_size, callback=report)
             for path, image in zip(chunk_outputs, translated, strict=True):
-                images.save_image(staged(path), image)
-        for path in outputs:
-            os.replace(staged(path), path)
-    finally:
-        for temp in staging.values():
-            shutil.rmtree(temp, ignore_errors=True)
+                images.save_image(staged.path(path), image)
 
 
 def main(argv: list[str]) -> None:
@@ -150,7 +134,7 @@ def main(argv: list[str]) -> None:
         raise ValueError("--model_dir is required (a training run folder)")
     inputs, outputs, folder_mode = plan_outputs(args.input, args.output)
 
-    strategy = inference.local_strategy()
+    strategy = distribute.make_strategy("auto")  # every local GPU
     generator, _ = inference.load_generator(args.model_dir, args.direction, strategy=strategy)
     translator = inference.Translator(generator, strategy)
 
