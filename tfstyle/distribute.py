@@ -16,6 +16,10 @@ builds its strategy here, so a name means the same thing on every path:
 starts the runtime, after which MultiWorkerMirroredStrategy can no longer set up its collectives.
 `mirrored` lists logical devices, because that is how a CPU split into several logical devices
 (`tf.config.set_logical_device_configuration`) becomes several replicas.
+
+Importing this module does not import TensorFlow (each function does): configs take their
+`--strategy` / `--mixed_precision` choices from here, so a CLI can define and check its flags
+before paying for TensorFlow.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import keras
-import tensorflow as tf
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
@@ -36,6 +42,8 @@ _POLICIES = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16
 
 def gpus() -> list:
     """The physical GPUs TensorFlow sees (does not start the runtime)."""
+    import tensorflow as tf
+
     return tf.config.list_physical_devices("GPU")
 
 
@@ -50,6 +58,8 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     Raises:
         ValueError: unknown name (the message lists the known ones).
     """
+    import tensorflow as tf
+
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
     if name == "auto":
@@ -107,6 +117,8 @@ def cluster_task(strategy: tf.distribute.Strategy) -> ClusterTask:
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     """True for a MultiWorkerMirroredStrategy that really spans a cluster (TF_CONFIG set)."""
+    import tensorflow as tf
+
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and cluster_task(strategy).in_cluster
 
 
@@ -128,6 +140,8 @@ def dtype_policy(precision: str) -> Iterator[None]:
     "bf16" -> mixed_bfloat16, "fp16" -> mixed_float16 (variables float32, layers compute in 16
     bits), "none" -> float32. Losses are computed in float32 by their callers.
     """
+    import keras
+
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy_name(precision))
     try:
@@ -144,4 +158,6 @@ def loss_scaled(optimizer: keras.optimizers.Optimizer, precision: str) -> keras.
     """
     if policy_name(precision) != "mixed_float16":
         return optimizer
+    import keras
+
     return keras.mixed_precision.LossScaleOptimizer(optimizer, name=f"{optimizer.name}_scaled")

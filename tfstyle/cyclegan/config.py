@@ -19,8 +19,7 @@ import json
 import os
 from typing import ClassVar
 
-from tfstyle import distribute
-from tfstyle.training.rundir import CONFIG_FILE, RunDir
+from tfstyle import distribute  # TensorFlow-free: the CLI defines and checks flags before importing it
 
 TASK = "cyclegan"  # config.json's "task" key for CycleGAN runs
 
@@ -28,7 +27,7 @@ STRATEGIES = distribute.STRATEGIES
 MIXED_PRECISION = distribute.PRECISIONS
 GAN_MODES = ("lsgan", "vanilla")
 
-__all__ = ["CONFIG_FILE", "GAN_MODES", "MIXED_PRECISION", "STRATEGIES", "TASK", "TrainConfig", "config_path",
+__all__ = ["GAN_MODES", "MIXED_PRECISION", "STRATEGIES", "TASK", "TrainConfig", "config_path",
            "load_config", "save_config", "tiny"]
 
 
@@ -163,6 +162,8 @@ def tiny(**overrides) -> TrainConfig:
 
 def config_path(model_dir: str | os.PathLike) -> str:
     """`<model_dir>/config.json` (`RunDir.config_path`)."""
+    from tfstyle.training.rundir import RunDir
+
     return RunDir(model_dir).config_path
 
 
@@ -171,6 +172,8 @@ def save_config(config: TrainConfig, model_dir: str | os.PathLike | None = None)
 
     `model_dir` defaults to `config.model_dir`; the folder is created if needed.
     """
+    from tfstyle.training.rundir import RunDir
+
     return RunDir(model_dir if model_dir is not None else config.model_dir).save_config(config, task=TASK)
 
 
@@ -182,4 +185,6 @@ def load_config(model_dir: str | os.PathLike) -> TrainConfig:
         FileNotFoundError: no config.json in `model_dir` (not a tfstyle run folder).
         ValueError: the file is not a valid config, or belongs to another trainer's run.
     """
+    from tfstyle.training.rundir import RunDir
+
     return RunDir(model_dir).load_config(TrainConfig, task=TASK)

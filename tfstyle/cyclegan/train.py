@@ -16,10 +16,8 @@ import logging
 
 from absl import flags
 
-from tfstyle import cli, distribute, images
-from tfstyle.cyclegan import trainer
+from tfstyle import cli, distribute
 from tfstyle.cyclegan.config import TrainConfig
-from tfstyle.training.progress import StepProgress
 
 EXIT_DIVERGED = 3
 
@@ -35,7 +33,9 @@ def main(argv: list[str]) -> int:
         raise cli.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     cli.setup_logging(FLAGS.verbose)
     config = cli.config_from_flags(TrainConfig)
-    config.validate()
+    config.validate()  # flags and config are checked before TensorFlow is imported (a bad flag fails at once)
+    from tfstyle import images
+
     for flag in ("domain_a", "domain_b"):  # cheap checks first, so a bad folder is the only line printed
         if getattr(config, flag):
             try:
@@ -43,6 +43,9 @@ def main(argv: list[str]) -> int:
             except (FileNotFoundError, ValueError) as error:
                 raise cli.UserError(f"--{flag}: {error}") from None
     import tensorflow as tf  # after tfstyle.cli has set TensorFlow's log environment
+
+    from tfstyle.cyclegan import trainer
+    from tfstyle.training.progress import StepProgress
 
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work in the process.
     strategy = distribute.make_strategy(config.strategy)
