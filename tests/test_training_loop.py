@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import json
 import logging
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
+import textwrap
 import types
 from typing import ClassVar
 
+import helpers
 import keras
 import numpy as np
 import pytest
@@ -262,6 +268,28 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runs, tmp_path, caplo
     assert all(np.isfinite(v).all() for v in values.values() if v.dtype.kind == "f")
 
 
+class _GradientsGoBad(FitTask):
+    """FitTask whose step flags non-finite gradients from the second update on (the loss stays finite)."""
+
+    def make_replica_step(self, state):
+        fit_step, seen = super().make_replica_step(state), state.extra["seen"]
+
+        def replica_step(images):
+            values = fit_step(images)
+            values[NONFINITE_GRADIENTS] = tf.cast(seen >= 4, tf.float32)  # seen: 2 after update 1, 4 after 2
+            return values
+
+        return replica_step
+
+
+def test_nonfinite_gradient_flag_stops_even_with_a_finite_loss(tmp_path):
+    steps = []
+    with pytest.raises(loop.TrainingDiverged, match=r"not finite at step 2 \(gradients\).*checkpoint: none"):
+        loop.train(_GradientsGoBad(FitConfig(model_dir=str(tmp_path))), strategy=tf.distribute.OneDeviceStrategy(
+            "/cpu:0"), callback=lambda info: steps.append(info.step))
+    assert steps == [1] and _names(str(tmp_path)) == []
+
+
 def test_incompatible_config_or_another_task_is_refused_before_anything_changes(runs, tmp_path):
     model_dir = _copy_run(runs.straight.model_dir, tmp_path / "run")
     before = {path: os.path.getmtime(path) for path in glob.glob(os.path.join(model_dir, "**"), recursive=True)}
@@ -310,3 +338,59 @@ def test_task_state_rejects_reserved_or_repeated_checkpoint_keys():
                   trainable={"optimizer": []})
     with pytest.raises(ValueError, match="must name the same optimisers"):
         TaskState(models={}, optimizers={"optimizer": optimizer}, trainable={"other": []})
+
+
+_WORKER_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    from tfstyle import distribute
+    strategy = distribute.make_strategy("multi_worker")  # before any other TensorFlow work
+    sys.path.insert(0, sys.argv[2])
+    import test_training_loop as tests
+    from tfstyle.training import loop
+    config = tests.FitConfig(model_dir=sys.argv[1], max_steps=4, strategy="multi_worker", noise=0.0)
+    result = loop.train(tests.FitTask(config), strategy=strategy)
+    print("RESULT " + json.dumps({"step": result.step, "stopped": result.stopped, "checkpoint": result.checkpoint,
+                                  "replicas": strategy.num_replicas_in_sync, "losses": result.losses}))
+""")
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multi_worker_chief_writes_and_the_other_worker_cleans_up(tmp_path):
+    """Two workers on localhost (TF_CONFIG): the same steps and losses on both, checkpoints, logs and config
+    from the chief only, the other worker's scratch checkpoints (saving is collective) removed at the end."""
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER_SCRIPT)
+    model_dir = tmp_path / "run"
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    procs, logs = [], [tmp_path / f"worker{index}.log" for index in range(2)]
+    for index, log_path in enumerate(logs):
+        env = helpers.env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        with open(log_path, "w") as log:  # the child keeps its own handle
+            procs.append(subprocess.Popen([sys.executable, str(script), str(model_dir), str(helpers.REPO / "tests")],
+                                          stdout=log, stderr=subprocess.STDOUT, text=True, env=env))
+    try:
+        codes = [proc.wait(timeout=300) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    outputs = [log_path.read_text() for log_path in logs]
+    assert codes == [0, 0], "\n".join(output[-2000:] for output in outputs)
+    chief, other = (json.loads(output.split("RESULT ", 1)[1].splitlines()[0]) for output in outputs)
+    assert (chief["step"], other["step"], chief["replicas"], chief["stopped"]) == (4, 4, 2, "max_steps")
+    assert chief["losses"] == other["losses"]
+    assert chief["checkpoint"] == str(model_dir / "checkpoints" / "ckpt-4") and other["checkpoint"] is None
+    assert _names(str(model_dir)) == ["ckpt-4", "ckpt-3"]  # the epoch end and the stop
+    assert sorted(os.listdir(model_dir)) == ["checkpoints", "config.json", "logs"]  # no .worker-* left
+    assert RunDir(model_dir).task() == "fit"
+    assert len(glob.glob(str(model_dir / "logs" / "events.*"))) == 1

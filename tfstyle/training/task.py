@@ -23,10 +23,15 @@ Order of calls made by `loop.train` (and by `loop.build` for benchmarks):
 The config (a frozen dataclass) must have these fields, read by the core: `model_dir`, `seed`,
 `batch_size` (global), `max_steps` (None or a global step), `keep_checkpoints`,
 `checkpoint_every_steps`, `log_every_steps`, `image_every_steps`, `jit`, `mixed_precision`
-(`distribute.PRECISIONS`), and a `validate()` method raising ValueError. Its class attributes
+(`distribute.PRECISIONS`), `strategy` (`distribute.STRATEGIES`, used when `train` is given no
+strategy), and a `validate()` method raising ValueError. Its class attributes
 `INCOMPATIBLE_ON_RESUME` (fields that fix the shape of the saved state or the meaning of the step
 counter: resuming with another value is refused) and `FREE_ON_RESUME` (fields that may change
 silently) drive the resume check; any other differing field is resumed with a warning.
+
+Learning rates: give optimisers a `LearningRateSchedule` (or another callable) built from the
+config. A float rate becomes a variable the optimiser checkpoints, so a resumed run would keep the
+saved rate whatever the config says.
 """
 
 from __future__ import annotations
