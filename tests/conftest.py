@@ -71,3 +71,20 @@ def two_domains(tmp_path_factory):
     import helpers
 
     return helpers.make_two_domain_set(tmp_path_factory.mktemp("two_domains"))
+
+
+@pytest.fixture
+def free_ports():
+    """`free_ports(n)` -> n TCP ports on localhost that were free a moment ago (for TF_CONFIG clusters)."""
+    import socket
+
+    def ports(count: int) -> list[int]:
+        sockets = [socket.socket() for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("localhost", 0))
+        numbers = [sock.getsockname()[1] for sock in sockets]
+        for sock in sockets:
+            sock.close()
+        return numbers
+
+    return ports

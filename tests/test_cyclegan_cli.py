@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -148,22 +147,12 @@ def test_sigterm_sigint_and_kill_9_recovery(two_domains, tmp_path):
     assert _latest_step(model_dir) == interrupted > killed_at
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
-def test_multi_worker_two_processes(two_domains, tmp_path):
+def test_multi_worker_two_processes(two_domains, tmp_path, free_ports):
     """Two workers on localhost (TF_CONFIG), MultiWorkerMirroredStrategy, global batch 2: the chief
     writes checkpoints, logs and config; the other worker's temporary folder is gone at the end."""
     model_dir = tmp_path / "run"
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     flags = [*_domains(two_domains), f"--model_dir={model_dir}", *TINY_FLAGS,
              "--strategy=multi_worker", "--batch_size=2", "--max_steps=4", "--checkpoint_every_steps=2"]
     procs = []

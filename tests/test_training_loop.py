@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -354,24 +353,14 @@ _WORKER_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
-def test_multi_worker_chief_writes_and_the_other_worker_cleans_up(tmp_path):
+def test_multi_worker_chief_writes_and_the_other_worker_cleans_up(tmp_path, free_ports):
     """Two workers on localhost (TF_CONFIG): the same steps and losses on both, checkpoints, logs and config
     from the chief only, the other worker's scratch checkpoints (saving is collective) removed at the end."""
     script = tmp_path / "worker.py"
     script.write_text(_WORKER_SCRIPT)
     model_dir = tmp_path / "run"
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     procs, logs = [], [tmp_path / f"worker{index}.log" for index in range(2)]
     for index, log_path in enumerate(logs):
         env = helpers.env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
