@@ -7,21 +7,17 @@ and `preserve_colors` keeps the photo's colours.
 """
 
 import os
-import pathlib
-import subprocess
-import sys
 import textwrap
 
+import helpers
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from tfstyle import features, images
-from tfstyle.optimize import OptimizeConfig, StepInfo, objective, stylize, stylize_files
-from tfstyle.optimize.transfer import make_strategy
+from tfstyle.optimize import OptimizeConfig, StepInfo, objective, stylize, stylize_files, transfer
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
 FAST = {"weights": "random", "scales": 1, "strategy": "one_device"}
 
@@ -169,8 +165,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+    from tfstyle.distribute import make_strategy
     from tfstyle.optimize import OptimizeConfig, stylize_files
-    from tfstyle.optimize.transfer import make_strategy
 
     paths, style = sys.argv[2:], sys.argv[1]
     config = OptimizeConfig(image_size=32, iterations=3, batch_size=4, optimizer="adam",
@@ -199,8 +195,7 @@ def test_mirrored_over_two_logical_cpus_equals_one_device(tmp_path, style):
         paths.append(str(path))
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
-    result = subprocess.run([sys.executable, str(script), str(style_file), *paths], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    result = helpers.run_script(script, str(style_file), *paths, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert "mirrored 2 3" in lines and "one_device 1 3" in lines
@@ -212,11 +207,24 @@ def test_mirrored_over_two_logical_cpus_equals_one_device(tmp_path, style):
     assert max(d[0] for d in diffs) < 0.02 and max(d[1] for d in diffs) < 1e-4, diffs
 
 
-def test_make_strategy():
-    assert make_strategy("one_device").num_replicas_in_sync == 1
-    assert make_strategy("auto").num_replicas_in_sync >= 1
-    with pytest.raises(ValueError, match="unknown strategy"):
-        make_strategy("tpu")
+def test_stage_run_is_the_step_stylize_runs(content, style, optimizer="lbfgs"):
+    """`Stylizer.begin_stage` + `StageRun.run` (what bench_optimize times) give stylize()'s pixels and losses."""
+    losses = []
+    result = run(content, style, lambda info: losses.append(info.loss), optimizer=optimizer, iterations=4,
+                 chunk_size=2)
+    keras.utils.set_random_seed(0)
+    config, strategy = transfer.resolve(OptimizeConfig(image_size=48, iterations=4, optimizer=optimizer, **FAST), 1)
+    stylizer = transfer.Stylizer([style], config, strategy)
+    contents = np.asarray(images.resize_long_side(content, 48))[None]
+    stage = stylizer.begin_stage(contents, 48, contents)
+    own = [stage.run(2)[0], stage.run(2)[0]]
+    np.testing.assert_allclose(own, losses, rtol=1e-5)
+    np.testing.assert_allclose(np.clip(stage.images()[0], 0.0, 1.0), result, atol=1e-5)
+    assert stage.evaluations >= 4
+    loss_fn = stylizer.loss_function(contents, 48)  # the same objective, outside the replicas
+    loss_at_result = float(loss_fn(result[None])[0])
+    assert loss_at_result < float(loss_fn(contents)[0])
+    np.testing.assert_allclose(loss_at_result, own[-1], rtol=1e-4)  # L-BFGS reports the loss of its image
 
 
 def test_huge_size_is_refused_before_any_work(content, style):
@@ -227,7 +235,7 @@ def test_huge_size_is_refused_before_any_work(content, style):
 
 
 def test_too_small_content_is_refused(style):
-    with pytest.raises(ValueError, match=r"becomes 48x3 px .* 16 px"):
+    with pytest.raises(ValueError, match=r"--image_size 48: image is 48x3 px; .* at least 16 px"):
         stylize(np.zeros((3, 48, 3), np.float32), [style], OptimizeConfig(image_size=48, iterations=1, **FAST))
 
 

@@ -78,8 +78,6 @@ class OptimizeConfig:
 
     def validate(self, num_styles: int | None = None) -> OptimizeConfig:
         """Raises ValueError naming the first bad setting; returns self."""
-        if self.image_size is not None and self.image_size < 16:
-            raise ValueError(f"--image_size must be at least 16 px, got {self.image_size}")
         if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"--iterations must be at least 1, got {self.iterations}")
         if self.scales is not None and self.scales < 1:
@@ -124,6 +122,12 @@ class OptimizeConfig:
                 features.min_image_size(self.backbone, layers)  # checks the names
             except ValueError as error:
                 raise ValueError(f"--{flag}: {error}") from None
+        if self.image_size is not None:  # the backbone owns its minimum size
+            try:
+                features.check_image_size(self.image_size, self.image_size, self.backbone,
+                                          self.resolved_content_layers + self.resolved_style_layers)
+            except ValueError as error:
+                raise ValueError(f"--image_size {self.image_size} is too small: {error}") from None
         return self
 
     @property

@@ -6,8 +6,11 @@ the same code serves two callers:
 
 * one image driven from Python in chunks of iterations (progress between chunks), through
   `Solver`, a thin driver around one `tf.function` with a fixed input signature;
-* a batch split over the replicas of a `tf.distribute` strategy, where each replica calls
-  `*_init` / `*_run` inside `strategy.run` on its own slice. The images are independent, so
+* a batch split over the replicas of a `tf.distribute` strategy (`tfstyle.optimize.transfer`,
+  what `stylize()` runs), where each replica calls `init` / `run` inside `strategy.run` on its
+  own slice.
+
+Both go through `init` / `run`, the one dispatch from a solver name to its functions. The images are independent, so
   nothing is all-reduced: `tf.GradientTape.gradient` in a replica context is local.
 
 Hence: no `tf.Variable` and no Python-side state. A solver state is a `NamedTuple` of tensors
@@ -463,6 +466,40 @@ def lbfgs_run(
 
 
 # ---------------------------------------------------------------------------------------------
+# Dispatch by name: the one place "adam" / "lbfgs" become init / run calls
+# ---------------------------------------------------------------------------------------------
+
+
+def init(kind: str, loss_fn: LossFn, x0, *, history_size: int = 10) -> AdamState | LbfgsState:
+    """The starting state of solver `kind` at `x0` (`adam_init` or `lbfgs_init`).
+
+    Raises:
+        ValueError: unknown kind.
+    """
+    if kind not in SOLVERS:
+        raise ValueError(f"unknown solver {kind!r}; expected one of {', '.join(SOLVERS)}")
+    if kind == "lbfgs":
+        return lbfgs_init(loss_fn, x0, history_size=history_size)
+    return adam_init(x0)
+
+
+def run(kind: str, loss_fn: LossFn, state, iterations, *, learning_rate=1e-2,
+        **options) -> tuple[AdamState | LbfgsState, tf.Tensor, dict[str, tf.Tensor]]:
+    """`iterations` steps of solver `kind` from `state` (`adam_run` or `lbfgs_run`; `learning_rate` is Adam's).
+
+    `options` are further keyword arguments of that function (e.g. `clip`).
+    """
+    if kind == "lbfgs":
+        return lbfgs_run(loss_fn, state, iterations, **options)
+    return adam_run(loss_fn, state, iterations, learning_rate=learning_rate, **options)
+
+
+def evaluations(kind: str, state) -> tf.Tensor:
+    """Loss+gradient evaluations a state has cost so far (L-BFGS: including the one in init), int32."""
+    return state.evaluations if kind == "lbfgs" else state.step
+
+
+# ---------------------------------------------------------------------------------------------
 # Single-image driver
 # ---------------------------------------------------------------------------------------------
 
@@ -505,21 +542,12 @@ class Solver:
         jit_compile: bool = False,
         **options,
     ):
-        if kind not in SOLVERS:
-            raise ValueError(f"unknown solver {kind!r}; expected one of {', '.join(SOLVERS)}")
-        if kind == "adam":
-            if not learning_rate > 0:
-                raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
-            self.state = adam_init(x0)
+        if kind == "adam" and not learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+        self.state = init(kind, loss_fn, x0, history_size=history_size)
 
-            def step(state, iterations):
-                return adam_run(loss_fn, state, iterations, learning_rate=learning_rate, **options)
-
-        else:
-            self.state = lbfgs_init(loss_fn, x0, history_size=history_size)
-
-            def step(state, iterations):
-                return lbfgs_run(loss_fn, state, iterations, **options)
+        def step(state, iterations):
+            return run(kind, loss_fn, state, iterations, learning_rate=learning_rate, **options)
 
         self.kind = kind
         signature = (
@@ -550,9 +578,7 @@ class Solver:
     @property
     def evaluations(self) -> int:
         """Loss+gradient evaluations so far (L-BFGS: including the one at the start)."""
-        if self.kind == "lbfgs":
-            return int(self.state.evaluations)
-        return int(self.state.step)
+        return int(evaluations(self.kind, self.state))
 
     @property
     def tracing_count(self) -> int:

@@ -4,9 +4,10 @@
     image = stylize("photo.jpg", ["painting.jpg"], OptimizeConfig(image_size=384))
 
 The image itself is the variable. Per stage (coarse to fine, see `multiscale.py`) the content
-features and the blended style Grams are computed once, then the solver (`solvers.py`, Adam or
-in-graph L-BFGS) runs in chunks of iterations inside one `tf.function`, so progress can be reported
-between chunks. A batch of same-size images is split over the replicas of a `tf.distribute`
+features and the blended style Grams are computed once (`Stylizer.begin_stage`), then the solver
+(`solvers.py`, Adam or in-graph L-BFGS) runs in chunks of iterations inside one `tf.function`
+(`StageRun.run`), so progress can be reported between chunks; `experiments/bench_optimize.py` times
+that same chunk. A batch of same-size images is split over the replicas of a `tf.distribute`
 strategy; each replica optimises its own images (they are independent, so nothing is all-reduced).
 
 Deviations from Gatys et al.: average pooling by default (as they recommend) but configurable; a
@@ -26,13 +27,12 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfstyle import data, features, images
+from tfstyle import data, distribute, features, images
+from tfstyle.images import ImageLike
 from tfstyle.optimize import colour, multiscale, objective, solvers
 from tfstyle.optimize.config import OptimizeConfig
 
 logger = logging.getLogger(__name__)
-
-ImageLike = str | os.PathLike | np.ndarray
 
 DEFAULT_CONTENT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "astronaut.jpg")
 DEFAULT_STYLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "vangogh_starry_night.jpg")
@@ -67,38 +67,16 @@ class StepInfo:
 Callback = Callable[[StepInfo], None]
 
 
-def has_gpu() -> bool:
-    return bool(tf.config.list_physical_devices("GPU"))
+class Stylizer:
+    """What a run shares across batches and stages: strategy, extractor, styles, config and the compiled
+    solver functions. `stylize()` and `stylize_files()` run everything through it, and so does
+    `experiments/bench_optimize.py`, which times `StageRun.run`, the very chunk `stylize()` runs.
 
-
-def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
-    """auto: MirroredStrategy over all GPUs when there are several, else the default (one device).
-    one_device: the first GPU, else the CPU. mirrored: all GPUs, or all logical CPU devices without a GPU."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    if name != "auto":
-        raise ValueError(f"unknown strategy {name!r}: use auto, one_device or mirrored")
-    return tf.distribute.get_strategy()
-
-
-def _as_image(image: ImageLike, what: str) -> np.ndarray:
-    """Path or float [H, W, 3] array in [0, 1] -> float32 [H, W, 3] in [0, 1]."""
-    if isinstance(image, (str, os.PathLike)):
-        return images.load_image(image)
-    array = np.asarray(image)
-    if array.dtype == np.uint8:
-        array = np.asarray(images.to_float(array))
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(f"{what} must be an [H, W, 3] RGB image, got shape {array.shape}")
-    return array.astype(np.float32)
-
-
-class _Runner:
-    """Holds what a run shares across batches and stages: strategy, extractor, styles, config."""
+    Args:
+        styles: style images float32 [H, W, 3] in [0, 1].
+        config: a resolved, validated `OptimizeConfig` (see `resolve`).
+        strategy: the tf.distribute strategy whose replicas share each batch.
+    """
 
     def __init__(self, styles: Sequence[np.ndarray], config: OptimizeConfig, strategy: tf.distribute.Strategy):
         self.config = config
@@ -129,19 +107,26 @@ class _Runner:
     def _style_size(self, stage_long_side: int) -> int:
         return max(self.min_size, round(stage_long_side * self.config.style_scale))
 
-    def _grams_for(self, content: np.ndarray, stage_long_side: int) -> dict[str, tf.Tensor]:
-        """Blended Grams {layer: [1, C, C]} for one content image (colour matching depends on it)."""
+    def style_images(self, content: np.ndarray, stage_long_side: int) -> list[np.ndarray]:
+        """The style images as a stage sees them: colour-matched to `content` (float32 [H, W, 3]) when
+        `preserve_colors` asks for it, long side `style_scale` x the stage's; each float32 [1, h, w, 3]."""
         mode = self.config.preserve_colors
-        key = (stage_long_side, None if mode == "none" else content.tobytes().__hash__())
-        if key in self._grams_cache:
-            return self._grams_cache[key]
         prepared = []
         for style in self.styles:
             if mode == "histogram":
                 style = colour.match_color(style, content)
             elif mode == "luminance":
                 style = colour.match_luminance(style, content)
-            prepared.append(images.resize_long_side(style, self._style_size(stage_long_side))[None])
+            prepared.append(np.asarray(images.resize_long_side(style, self._style_size(stage_long_side)))[None])
+        return prepared
+
+    def _grams_for(self, content: np.ndarray, stage_long_side: int) -> dict[str, tf.Tensor]:
+        """Blended Grams {layer: [1, C, C]} for one content image (colour matching depends on it)."""
+        mode = self.config.preserve_colors
+        key = (stage_long_side, None if mode == "none" else content.tobytes().__hash__())
+        if key in self._grams_cache:
+            return self._grams_cache[key]
+        prepared = self.style_images(content, stage_long_side)
         grams = objective.blended_grams(self.extractor, prepared, self.blend, self.style_layers)
         if mode == "none":
             self._grams_cache[key] = grams
@@ -161,6 +146,14 @@ class _Runner:
             return np.repeat(np.asarray(style)[None], batch, axis=0)
         start = self._prepare_content(images.resize(images.load_image(os.path.expanduser(init)), size))
         return np.repeat(np.asarray(start)[None], batch, axis=0)
+
+    def loss_function(self, contents: np.ndarray, stage_long_side: int) -> solvers.LossFn:
+        """The objective a stage of `contents` (float32 [B, H, W, 3] in [0, 1], the stage's size) optimises,
+        as a plain `solvers.LossFn` on one device: the same targets and weights as `begin_stage` uses."""
+        grams = {layer: tf.constant(value) for layer, value in self._stacked_grams(contents, stage_long_side).items()}
+        prepared = tf.constant(np.asarray(self._prepare_content(contents)))
+        targets = objective.content_targets(self.extractor, prepared, self.content_layers)
+        return self._loss_fn(targets, grams)
 
     # -- the per-replica optimisation ------------------------------------------------------------
 
@@ -192,18 +185,12 @@ class _Runner:
 
         def replica_init(content, grams, x0):
             targets = objective.content_targets(self.extractor, content, self.content_layers)
-            loss_fn = self._loss_fn(targets, grams)
-            if c.optimizer == "lbfgs":
-                state = solvers.lbfgs_init(loss_fn, x0, history_size=c.lbfgs_history)
-            else:
-                state = solvers.adam_init(x0)
+            state = solvers.init(c.optimizer, self._loss_fn(targets, grams), x0, history_size=c.lbfgs_history)
             return targets, state
 
         def replica_run(targets, grams, state, iterations):
-            loss_fn = self._loss_fn(targets, grams)
-            if c.optimizer == "lbfgs":
-                return solvers.lbfgs_run(loss_fn, state, iterations)
-            return solvers.adam_run(loss_fn, state, iterations, learning_rate=c.learning_rate)
+            return solvers.run(c.optimizer, self._loss_fn(targets, grams), state, iterations,
+                               learning_rate=c.learning_rate)
 
         replica_run = tf.function(replica_run, jit_compile=c.jit or None)
 
@@ -218,8 +205,25 @@ class _Runner:
         self._functions = {"init": init_fn, "run": run_fn}
         return init_fn, run_fn
 
+    def begin_stage(self, contents: np.ndarray, stage_long_side: int, x0: np.ndarray) -> StageRun:
+        """Targets and solver state of one stage, on the replicas, ready to `run`.
+
+        Args:
+            contents: float32 [B, H, W, 3] in [0, 1] at the stage's size; B a multiple of the replicas.
+            stage_long_side: the stage's long side in px (sizes the style images).
+            x0: float32 [B, H, W, 3], the starting images.
+        """
+        init_fn, run_fn = self._compiled()
+        grams = self._split_grams(self._stacked_grams(contents, stage_long_side))
+        prepared = np.asarray(self._prepare_content(contents))
+        targets, state = init_fn(self._split(prepared), grams, self._split(x0))
+        return StageRun(self, run_fn, targets, grams, state)
+
     def optimize_batch(self, contents: np.ndarray, callback: Callback | None, chunk_size: int) -> np.ndarray:
-        """Stylises a batch of same-size content images float32 [B, H, W, 3] -> [B, H, W, 3] in [0, 1]."""
+        """Stylises a batch of same-size content images float32 [B, H, W, 3] -> [B, H, W, 3] in [0, 1].
+
+        The sizes of every stage must have been checked (`check_content_size`).
+        """
         c = self.config
         replicas = self.strategy.num_replicas_in_sync
         batch = contents.shape[0]
@@ -229,39 +233,26 @@ class _Runner:
         height, width = contents.shape[1:3]
         stages = multiscale.plan_stages(max(height, width), c.scales, c.iterations)
         total_steps = sum(stage.iterations for stage in stages)
-        init_fn, run_fn = self._compiled()
         start = time.perf_counter()
         step, result = 0, None
         for index, stage in enumerate(stages):
             size = images.scaled_size(height, width, stage.long_side)
             stage_content = np.asarray(images.resize(contents, size)) if size != (height, width) else contents
-            for side in size:
-                if side < self.min_size:
-                    raise ValueError(f"stage {index} is {size[1]}x{size[0]} px, smaller than the {self.min_size} px "
-                                     f"the {c.backbone} layers need: use fewer --scales or a larger --image_size")
-            grams = self._stacked_grams(stage_content, stage.long_side)
-            if result is None:
-                x0 = self._init_images(stage_content, size)
-            else:
-                x0 = np.asarray(images.resize(result, size))
-            prepared = np.asarray(self._prepare_content(stage_content))
-            targets, state = init_fn(self._split(prepared), self._split_grams(grams), self._split(x0))
+            x0 = self._init_images(stage_content, size) if result is None else np.asarray(images.resize(result, size))
+            stage_run = self.begin_stage(stage_content, stage.long_side, x0)
             done = 0
             while done < stage.iterations:
                 count = min(chunk_size, stage.iterations - done)
-                state, loss, terms = run_fn(targets, self._split_grams(grams), state, tf.constant(count))
+                loss, terms = stage_run.run(count)
                 done += count
                 step += count
                 if callback is not None:
-                    current_state = state
                     callback(StepInfo(
                         step=step, total_steps=total_steps, stage=index, stages=len(stages), size=size,
-                        loss=self._mean(loss), terms={k: self._mean(v) for k, v in terms.items()},
-                        elapsed_s=time.perf_counter() - start,
-                        image=lambda s=current_state, sc=stage_content: self._finish(
-                            self._gather(s.x), sc)[:batch],
+                        loss=loss, terms=terms, elapsed_s=time.perf_counter() - start,
+                        image=lambda x=stage_run.state.x, sc=stage_content: self._finish(self._gather(x), sc)[:batch],
                     ))
-            result = np.clip(self._gather(state.x), 0.0, 1.0)
+            result = np.clip(stage_run.images(), 0.0, 1.0)
         return self._finish(result, contents)[:batch]
 
     def _stacked_grams(self, contents: np.ndarray, stage_long_side: int) -> dict[str, np.ndarray]:
@@ -281,37 +272,71 @@ class _Runner:
         return result.astype(np.float32)
 
 
-def _prepare(config: OptimizeConfig, num_styles: int) -> tuple[OptimizeConfig, tf.distribute.Strategy]:
-    """Fills the machine defaults and validates; nothing is logged yet (bad input fails quietly first)."""
-    resolved = config.resolved(has_gpu()).validate(num_styles)
-    return resolved, make_strategy(resolved.strategy)
+class StageRun:
+    """One stage of one batch in progress (from `Stylizer.begin_stage`): the solver state on the replicas
+    and the compiled chunk of iterations that `stylize()` runs between two progress reports."""
+
+    def __init__(self, stylizer: Stylizer, run_fn, targets, grams, state):
+        self._stylizer = stylizer
+        self._run_fn = run_fn
+        self._targets = targets
+        self._grams = grams
+        self.state = state
+
+    def run(self, iterations: int) -> tuple[float, dict[str, float]]:
+        """Advances every replica by `iterations` solver iterations (one compiled call; waits for the result).
+
+        Returns:
+            (loss, terms): mean over the replicas of the total loss and of each unweighted term
+            ("content", "style", "tv") that the solver reports (see `solvers.adam_run` / `lbfgs_run`).
+        """
+        self.state, loss, terms = self._run_fn(self._targets, self._grams, self.state, tf.constant(iterations))
+        mean = self._stylizer._mean  # noqa: SLF001 - the stylizer's own replica helpers
+        return mean(loss), {name: mean(value) for name, value in terms.items()}
+
+    def images(self) -> np.ndarray:
+        """The current iterates, float32 [B, H, W, 3] (in [0, 1]: both solvers keep them in the box)."""
+        return self._stylizer._gather(self.state.x)  # noqa: SLF001
+
+    @property
+    def evaluations(self) -> int:
+        """Loss+gradient evaluations so far on one replica (L-BFGS: including the one at the start)."""
+        values = self._stylizer.strategy.experimental_local_results(
+            solvers.evaluations(self._stylizer.config.optimizer, self.state))
+        return int(values[0])
+
+
+def resolve(config: OptimizeConfig, num_styles: int) -> tuple[OptimizeConfig, tf.distribute.Strategy]:
+    """Fills the machine defaults, validates, and builds the strategy `config.strategy` names
+    (`tfstyle.distribute.make_strategy`); nothing is logged yet (bad input fails quietly first)."""
+    resolved = config.resolved(distribute.has_gpu()).validate(num_styles)
+    return resolved, distribute.make_strategy(resolved.strategy)
 
 
 def _log_choices(config: OptimizeConfig, resolved: OptimizeConfig) -> None:
     if config.image_size is None or config.iterations is None:
         logger.info("%s: image_size=%d px, iterations=%d, scales=%d, optimizer=%s",
-                    "GPU found" if has_gpu() else "no GPU, CPU defaults", resolved.image_size,
+                    "GPU found" if distribute.has_gpu() else "no GPU, CPU defaults", resolved.image_size,
                     resolved.iterations, resolved.scales, resolved.optimizer)
 
 
-def _min_size(config: OptimizeConfig) -> int:
-    """Smallest side, in px, that the configured layers accept (16 for VGG up to block5_conv1)."""
-    return features.min_image_size(config.backbone, config.resolved_content_layers + config.resolved_style_layers)
-
-
-def _check_content(height: int, width: int, config: OptimizeConfig, what: str) -> None:
+def check_content_size(height: int, width: int, config: OptimizeConfig, what: str) -> None:
     """Raises ValueError, before any model is built, when an `height` x `width` px image would give a
-    stage (the output, or the coarsest stage of a coarse-to-fine run) smaller than the backbone needs."""
-    min_size = _min_size(config)
-    out_height, out_width = images.scaled_size(height, width, config.image_size)
-    if min(out_height, out_width) < min_size:
-        raise ValueError(f"{what} becomes {out_width}x{out_height} px at --image_size {config.image_size}, smaller "
-                         f"than the {min_size} px the {config.backbone} layers need on each side")
-    coarsest = multiscale.plan_stages(config.image_size, config.scales, config.iterations)[0].long_side
-    stage_height, stage_width = images.scaled_size(height, width, coarsest)
-    if min(stage_height, stage_width) < min_size:
-        raise ValueError(f"{what} becomes {stage_width}x{stage_height} px in the coarsest of the --scales stages, "
-                         f"smaller than the {min_size} px the {config.backbone} layers need: use fewer --scales")
+    stage (the output, or a coarser stage of a coarse-to-fine run) smaller than the backbone needs.
+
+    The minimum is the backbone's (`features.check_image_size` for the configured layers).
+    """
+    layers = config.resolved_content_layers + config.resolved_style_layers
+    stages = multiscale.plan_stages(config.image_size, config.scales, config.iterations)
+    for index in reversed(range(len(stages))):  # the output first: if it is too small, so is every stage
+        stage_height, stage_width = images.scaled_size(height, width, stages[index].long_side)
+        try:
+            features.check_image_size(stage_height, stage_width, config.backbone, layers)
+        except ValueError as error:
+            if index == len(stages) - 1:
+                raise ValueError(f"{what}, resized to --image_size {config.image_size}: {error}") from None
+            raise ValueError(f"{what}, in coarse-to-fine stage {index + 1} of {len(stages)} (--scales "
+                             f"{config.scales}): {error}; use fewer --scales") from None
 
 
 def stylize(content: ImageLike = DEFAULT_CONTENT, styles: Sequence[ImageLike] = (DEFAULT_STYLE,),
@@ -325,7 +350,7 @@ def stylize(content: ImageLike = DEFAULT_CONTENT, styles: Sequence[ImageLike] = 
         config: settings; `None` fields are filled for this machine (CPU or GPU) and logged.
         callback: called with a `StepInfo` after every `chunk_size` iterations.
         chunk_size: iterations per compiled call (progress granularity).
-        strategy: a tf.distribute strategy (default: from `config.strategy`).
+        strategy: a tf.distribute strategy (default: `tfstyle.distribute.make_strategy(config.strategy)`).
 
     Returns:
         float32 [H', W', 3] in [0, 1], long side `config.image_size`, aspect ratio of `content`.
@@ -334,14 +359,15 @@ def stylize(content: ImageLike = DEFAULT_CONTENT, styles: Sequence[ImageLike] = 
         ValueError / FileNotFoundError: bad images or settings, named in the message.
     """
     requested = config or OptimizeConfig()
-    config, default_strategy = _prepare(requested, len(styles))
+    config, default_strategy = resolve(requested, len(styles))
     strategy = strategy or default_strategy
-    content_image = _as_image(content, "content")
-    style_images = [_as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
-    _check_content(*content_image.shape[:2], config, "content image")
-    multiscale.check_fits(*images.scaled_size(*content_image.shape[:2], config.image_size), 1, has_gpu())
+    content_image = images.as_image(content, "content")
+    style_images = [images.as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
+    check_content_size(*content_image.shape[:2], config, "content image")
+    multiscale.check_fits(*images.scaled_size(*content_image.shape[:2], config.image_size), 1,
+                          distribute.has_gpu())
     resized = np.asarray(images.resize_long_side(content_image, config.image_size))[None]
-    runner = _Runner(style_images, config, strategy)  # weights errors surface here, before any log line
+    runner = Stylizer(style_images, config, strategy)  # weights errors surface here, before any log line
     _log_choices(requested, config)
     return runner.optimize_batch(resized, callback, chunk_size)[0]
 
@@ -358,14 +384,14 @@ def stylize_files(paths: Sequence[str], styles: Sequence[ImageLike], config: Opt
         (path, float32 [H, W, 3] in [0, 1]) as each batch finishes.
     """
     requested = config or OptimizeConfig()
-    config, default_strategy = _prepare(requested, len(styles))
+    config, default_strategy = resolve(requested, len(styles))
     strategy = strategy or default_strategy
     for path, (height, width) in zip(paths, data.validate_image_files(paths), strict=True):
-        _check_content(height, width, config, os.fspath(path))
-    style_images = [_as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
+        check_content_size(height, width, config, os.fspath(path))
+    style_images = [images.as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
     per_replica = math.ceil(config.batch_size / strategy.num_replicas_in_sync)
-    multiscale.check_fits(config.image_size, config.image_size, per_replica, has_gpu())
-    runner = _Runner(style_images, config, strategy)
+    multiscale.check_fits(config.image_size, config.image_size, per_replica, distribute.has_gpu())
+    runner = Stylizer(style_images, config, strategy)
     _log_choices(requested, config)
     for batch_paths, batch in data.content_batches(list(paths), config.image_size, config.batch_size):
         results = runner.optimize_batch(np.asarray(batch), callback, chunk_size)
