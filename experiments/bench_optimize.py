@@ -3,15 +3,20 @@
     python experiments/bench_optimize.py                  # 256 and 512 px (and 1024 with a GPU)
     python experiments/bench_optimize.py --quick          # smoke run, 64 px, a few iterations
     python experiments/bench_optimize.py --sizes 1024 --methods adam,lbfgs --iterations 2 --warmup 1
+    python experiments/bench_optimize.py --sizes 32 --methods adam --xla off --weights random  # smoke test
 
 Rows, for every size (square images: the bundled astronaut photo in the bundled Starry Night's style,
-VGG19 with the real weights, the default `OptimizeConfig` objective and layers):
+VGG19 with the real weights unless --weights says otherwise, the default `OptimizeConfig` objective
+and layers, one stage):
 
-* ``adam`` / ``lbfgs``: tfstyle's solvers (`tfstyle.optimize.solvers.Solver`), XLA off and on;
-* ``floor``: a bare `tf.GradientTape` step over the same feature model and precomputed targets in one
-  `tf.function`, with the Adam update written inline: the least any Adam loop can cost;
-* ``tutorial``: a loop shaped like the TensorFlow NST tutorial's: a `tf.Variable` image, `keras`'
-  Adam, and the content/style targets recomputed from the images inside every step;
+* ``adam`` / ``lbfgs``: what `stylize()` runs, XLA off and on: `tfstyle.optimize.transfer.Stylizer`
+  builds the targets and the compiled chunk over `strategy.run` (`begin_stage`), and each timed
+  iteration is one `StageRun.run(1)` call, the very function `stylize()` calls between progress reports;
+* ``floor``: a bare `tf.GradientTape` step over the same feature model and the same precomputed
+  targets in one `tf.function`, with the Adam update written inline: the least any Adam loop can cost;
+* ``recompute``: a `tf.Variable` image with `keras`' Adam whose step recomputes the content and
+  style targets from the images every time (a common pattern, and what precomputing them saves; not
+  the TensorFlow tutorial, which computes its targets once);
 * ``scipy``: `scipy.optimize.minimize(method="L-BFGS-B")` with the [0, 1] box, driving the same
   loss+gradient `tf.function`; every evaluation goes device -> host (float64) -> device.
 
@@ -26,7 +31,7 @@ FLOPs are counted from the layer shapes: the 3x3 convolutions of VGG19 up to the
 loss+gradient evaluation costs forward + backward = 2x forward here, not the usual 3x: the weights are
 frozen, so the backward pass computes only each convolution's input gradient (about one forward),
 never its weight gradient. An L-BFGS iteration costs (evaluations per iteration) evaluations; a
-tutorial step adds two forward passes (content and style targets).
+recompute step adds two forward passes (content and style targets).
 
 Results: a table on stdout and ``experiments/results/bench_optimize_<device>_<date>.json`` with the
 machine's description.
@@ -50,8 +55,9 @@ STYLE_IMAGE = os.path.join(REPO, "tfstyle", "assets", "vangogh_starry_night.jpg"
 
 # (method, jit) in table order; the references and scipy run with XLA off only.
 ROWS = (("adam", False), ("adam", True), ("lbfgs", False), ("lbfgs", True),
-        ("floor", False), ("tutorial", False), ("scipy", False))
-METHODS = ("adam", "lbfgs", "floor", "tutorial", "scipy")
+        ("floor", False), ("recompute", False), ("scipy", False))
+METHODS = ("adam", "lbfgs", "floor", "recompute", "scipy")
+STYLIZE_METHODS = ("adam", "lbfgs")  # the rows that run stylize()'s own code, with XLA off and on
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,41 +96,44 @@ def vgg_forward_flops(height: int, width: int, deepest: str = "block5_conv1") ->
 # ---------------------------------------------------------------------------------------------
 
 
-def _problem(size: int):
-    """Extractor, content and style images [1, size, size, 3] in [0, 1], targets and the loss function."""
-    from tfstyle import features, images
-    from tfstyle.optimize import objective
+def _problem(spec: dict):
+    """The problem `stylize()` would set up for this row: (stylizer, content [1, size, size, 3] in [0, 1],
+    the style image as the stage sees it, and the stage's loss function on one device).
+
+    The config is `OptimizeConfig()` with the row's solver, XLA setting and weights, one stage, on one
+    device (`one_device`: the first GPU, else the CPU).
+    """
+    import numpy as np
+
+    from tfstyle import images
+    from tfstyle.optimize import transfer
     from tfstyle.optimize.config import OptimizeConfig
 
-    config = OptimizeConfig()
-    content_layers, style_layers = config.resolved_content_layers, config.resolved_style_layers
-    extractor = features.build_feature_extractor(
-        config.backbone, tuple(dict.fromkeys(content_layers + style_layers)), weights="auto",
-        pooling=config.pooling)
-    content = images.resize(images.load_image(CONTENT_IMAGE), (size, size))[None]
-    style = images.resize(images.load_image(STYLE_IMAGE), (size, size))[None]
-    layer_weights = dict(zip(style_layers, objective.normalised((), len(style_layers)), strict=True))
-    content_features = objective.content_targets(extractor, content, content_layers)
-    grams = objective.blended_grams(extractor, [style], [1.0], style_layers)
-    loss_fn = objective.make_loss_fn(extractor, content_features, grams, layer_weights,
-                                     config.content_weight, config.style_weight, config.tv_weight)
-    return config, extractor, content, style, loss_fn
+    size = spec["size"]
+    optimizer = spec["method"] if spec["method"] in STYLIZE_METHODS else "adam"
+    requested = OptimizeConfig(image_size=size, iterations=spec["warmup"] + spec["iterations"], scales=1,
+                               optimizer=optimizer, jit=spec["jit"], weights=spec.get("weights", "auto"),
+                               strategy="one_device")
+    config, strategy = transfer.resolve(requested, 1)
+    style = images.load_image(STYLE_IMAGE)
+    stylizer = transfer.Stylizer([style], config, strategy)
+    content = np.asarray(images.resize(images.load_image(CONTENT_IMAGE), (size, size)))[None]
+    (style_batch,) = stylizer.style_images(content[0], size)
+    loss_fn = stylizer.loss_function(content, size)
+    return stylizer, content, style_batch, loss_fn
 
 
-def _solver_row(kind: str, loss_fn, x0, total: int, jit: bool, learning_rate: float):
-    """tfstyle Solver, one iteration per call: (seconds per iteration, evaluations per iteration, x)."""
-    from tfstyle.optimize import solvers
-
-    solver = solvers.Solver(kind, loss_fn, x0, learning_rate=learning_rate, jit_compile=jit)
-    times, evaluations = [], [solver.evaluations]
+def _stylize_row(stylizer, content, total: int):
+    """stylize()'s own stage: (seconds per iteration, evaluations per iteration, final images)."""
+    stage = stylizer.begin_stage(content, content.shape[2], content)  # init "content", as stylize() starts
+    times, evaluations = [], [stage.evaluations]
     for _ in range(total):
         start = time.perf_counter()
-        loss, _ = solver.run(1)
-        float(loss)  # waits for the device
+        stage.run(1)  # returns the loss as a float: waits for the device
         times.append(time.perf_counter() - start)
-        evaluations.append(solver.evaluations)
+        evaluations.append(stage.evaluations)
     per_iteration = [b - a for a, b in zip(evaluations, evaluations[1:], strict=False)]
-    return times, per_iteration, solver.image
+    return times, per_iteration, stage.images()
 
 
 def _floor_row(loss_fn, x0, total: int, jit: bool, learning_rate: float):
@@ -155,28 +164,30 @@ def _floor_row(loss_fn, x0, total: int, jit: bool, learning_rate: float):
     return times, [1] * total, x
 
 
-def _tutorial_row(extractor, config, content, style, total: int, learning_rate: float):
-    """The TensorFlow-tutorial shape: tf.Variable image, keras Adam, targets recomputed inside each step."""
+def _recompute_row(stylizer, content, style, total: int, learning_rate: float):
+    """tf.Variable image, keras Adam, and the content/style targets recomputed inside each step."""
     import keras
     import tensorflow as tf
 
     from tfstyle import losses
 
+    config, extractor = stylizer.config, stylizer.extractor
     content_layers, style_layers = config.resolved_content_layers, config.resolved_style_layers
+    layer_weights = stylizer.style_layer_weights
     image = tf.Variable(content)
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
 
     @tf.function
     def train_step():
-        content_targets = extractor(content, training=False)  # recomputed every step, as criticised
+        content_targets = extractor(content, training=False)  # recomputed every step
         style_outputs = extractor(style, training=False)
         style_targets = {layer: losses.gram_matrix(style_outputs[layer]) for layer in style_layers}
         with tf.GradientTape() as tape:
             outputs = extractor(image, training=False)
             content_loss = tf.add_n([losses.content_loss(outputs[layer], content_targets[layer])
                                      for layer in content_layers]) / len(content_layers)
-            style_loss = tf.add_n([losses.style_loss(outputs[layer], style_targets[layer])
-                                   for layer in style_layers]) / len(style_layers)
+            style_loss = tf.add_n([layer_weights[layer] * losses.style_loss(outputs[layer], style_targets[layer])
+                                   for layer in style_layers])
             loss = (config.content_weight * content_loss + config.style_weight * style_loss
                     + config.tv_weight * losses.total_variation_loss(image))
         grad = tape.gradient(loss, image)
@@ -235,19 +246,20 @@ def run_row(spec: dict) -> dict:
 
     baseline_rss = benchmarking.status_bytes("VmRSS:")
     gpus = tf.config.list_logical_devices("GPU")
-    config, extractor, content, style, loss_fn = _problem(spec["size"])
+    stylizer, content, style, loss_fn = _problem(spec)
+    config = stylizer.config
     loss_eval = tf.function(lambda x: loss_fn(x)[0])
     start_loss = float(loss_eval(content))
     total = spec["warmup"] + spec["iterations"]
     method, jit, note = spec["method"], spec["jit"], ""
     if gpus:
         tf.config.experimental.reset_memory_stats("GPU:0")
-    if method in ("adam", "lbfgs"):
-        times, evaluations, x = _solver_row(method, loss_fn, content, total, jit, config.learning_rate)
+    if method in STYLIZE_METHODS:
+        times, evaluations, x = _stylize_row(stylizer, content, total)
     elif method == "floor":
         times, evaluations, x = _floor_row(loss_fn, content, total, jit, config.learning_rate)
-    elif method == "tutorial":
-        times, evaluations, x = _tutorial_row(extractor, config, content, style, total, config.learning_rate)
+    elif method == "recompute":
+        times, evaluations, x = _recompute_row(stylizer, content, style, total, config.learning_rate)
     elif method == "scipy":
         times, evaluations, x, note = _scipy_row(loss_fn, content, total, config.lbfgs_history)
     else:
@@ -258,7 +270,7 @@ def run_row(spec: dict) -> dict:
     seconds = statistics.median(timed)
     evaluations_per_iteration = sum(timed_evaluations) / len(timed_evaluations)
     forward = vgg_forward_flops(spec["size"], spec["size"])
-    flops = evaluations_per_iteration * 2 * forward + (2 * forward if method == "tutorial" else 0)
+    flops = evaluations_per_iteration * 2 * forward + (2 * forward if method == "recompute" else 0)
     row = {
         **spec,
         "iterations_done": len(times),
@@ -313,7 +325,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=None, help="timed iterations per row (default 10)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed iterations first (default 2)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
-    parser.add_argument("--xla", default="off,on", help="off, on or off,on (tfstyle solvers only)")
+    parser.add_argument("--xla", default="off,on", help="off, on or off,on (the adam / lbfgs rows only)")
+    parser.add_argument("--weights", default="auto", help="VGG weights (OptimizeConfig.weights): auto (the real "
+                        "ImageNet weights), random (smoke tests: same cost, meaningless loss), or a path")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, 3 iterations, 1 warm-up")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")
     parser.add_argument("--output", default=None, help="JSON path (default experiments/results/...)")
@@ -348,7 +362,9 @@ def main(argv=None) -> int:
     specs = [{"size": size, "method": method, "jit": jit, "warmup": args.warmup,
               "iterations": args.iterations}
              for size in sizes for method, jit in ROWS
-             if method in methods and (jit in xla or method not in ("adam", "lbfgs"))]
+             if method in methods and (jit in xla or method not in STYLIZE_METHODS)]
+    for spec in specs:
+        spec["weights"] = args.weights
     print(f"device: {', '.join(machine['gpus']) or machine['cpu_model']} ({machine['cpu_cores']} cores, "
           f"{_gib(machine['ram_bytes'])} GiB RAM), TF {machine['tensorflow']}, Keras {machine['keras']}")
     print(f"{len(specs)} rows, {args.warmup} warm-up + {args.iterations} timed iterations each; "
@@ -378,9 +394,9 @@ def main(argv=None) -> int:
         "date": date,
         "machine": machine,
         "settings": {"sizes": sizes, "warmup": args.warmup, "iterations": args.iterations, "methods": methods,
-                     "xla": args.xla, "quick": args.quick},
+                     "xla": args.xla, "quick": args.quick, "weights": args.weights},
         "flops_note": "3x3 convs of VGG19 up to block5_conv1, 2 FLOPs per multiply-add; per evaluation "
-                      "2x forward (input gradients only); tutorial steps add 2 forwards",
+                      "2x forward (input gradients only); recompute steps add 2 forwards",
         "wall_seconds": time.perf_counter() - started,
         "rows": rows,
         "table": table,

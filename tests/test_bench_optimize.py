@@ -1,0 +1,57 @@
+"""experiments/bench_optimize.py: its FLOP count, its flags, and one row run end to end through stylize()'s code."""
+
+import importlib.util
+import json
+import statistics
+import sys
+
+import helpers
+import pytest
+
+SCRIPT = helpers.REPO / "experiments" / "bench_optimize.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    if str(SCRIPT.parent) not in sys.path:  # the script imports its sibling experiments/benchmarking.py
+        sys.path.insert(0, str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("bench_optimize", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_vgg_forward_flops_by_hand(bench):
+    # block1_conv1 on 2x2: 2 FLOPs x 4 px x 9 taps x 3 -> 64 channels.
+    assert bench.vgg_forward_flops(2, 2, "block1_conv1") == 2 * 4 * 9 * 3 * 64
+    # block2_conv1 on 4x4: block1 (two convs at 4x4), a pool to 2x2, then 64 -> 128 at 2x2.
+    expected = 2 * 16 * 9 * (3 * 64 + 64 * 64) + 2 * 4 * 9 * 64 * 128
+    assert bench.vgg_forward_flops(4, 4, "block2_conv1") == expected
+
+
+def test_rows_are_stylize_and_honest_peers(bench, capsys):
+    assert bench.STYLIZE_METHODS == ("adam", "lbfgs")
+    assert "tutorial" not in bench.METHODS  # the old loop was not the TF tutorial's recipe
+    with pytest.raises(SystemExit) as raised:
+        bench.parse_args(["--methods", "tutorial"])
+    assert raised.value.code == 2 and "unknown --methods tutorial" in capsys.readouterr().err
+
+
+def test_one_row_at_32_px_with_random_weights(tmp_path):
+    """The whole script (parent + one row in its own process) on stylize()'s L-BFGS path: the JSON it writes."""
+    output = tmp_path / "bench.json"
+    result = helpers.run_script(SCRIPT, "--sizes=32", "--methods=lbfgs", "--xla=off", "--iterations=2",
+                                "--warmup=1", "--weights=random", f"--output={output}", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:] + result.stdout[-2000:]
+    report = json.loads(output.read_text())
+    assert report["benchmark"] == "bench_optimize" and report["settings"]["weights"] == "random"
+    (row,) = report["rows"]
+    assert (row["size"], row["method"], row["jit"], row["weights"]) == (32, "lbfgs", False, "random")
+    assert row["iterations_done"] == 3 and len(row["ms_per_iteration_all"]) == 3
+    assert row["ms_per_iteration"] == pytest.approx(statistics.median(row["ms_per_iteration_all"][1:]))
+    assert row["evaluations_per_iteration"] >= 1  # counted from the solver state stylize() keeps
+    assert row["gflops"] == pytest.approx(row["gflop_per_iteration"] * 1000.0 / row["ms_per_iteration"])
+    # The in-graph L-BFGS never raises the loss: three iterations from the content start lower it.
+    assert 0.0 < row["relative_loss"] < 1.0
+    assert row["peak_rss_bytes"] > 100 * 2**20
+    assert "lbfgs" in report["table"] and report["table"] in result.stdout
