@@ -95,8 +95,26 @@ def test_generator_tanh_bounds_large_activations(rng):
 def test_generator_rounds_sizes_up_to_a_multiple_of_4(tiny_generator, height, width):
     # Documented: H, W must be multiples of 4; other sizes give 4 * ceil(size / 4), as in the reference.
     outputs = tiny_generator(np.zeros((1, height, width, 3), np.float32))
-    assert tuple(outputs.shape) == (1, 4 * math.ceil(height / 4), 4 * math.ceil(width / 4), 3)
-    assert models.SIZE_MULTIPLE == 4
+    m = models.SIZE_MULTIPLE
+    assert tuple(outputs.shape) == (1, m * math.ceil(height / m), m * math.ceil(width / m), 3)
+    exact = tiny_generator(np.zeros((1, 2 * m, 3 * m, 3), np.float32))  # multiples keep their size
+    assert tuple(exact.shape) == (1, 2 * m, 3 * m, 3)
+
+
+def test_generator_size_rule_is_the_architectures():
+    """MIN_SIZE runs; one multiple less leaves 1 px at the bottleneck, which its reflection padding refuses;
+    `check_generator_size` says so before any model runs."""
+    generator = models.build_generator("resnet_1blocks", ngf=4)
+    assert generator(np.zeros((1, models.MIN_SIZE, models.MIN_SIZE, 3), np.float32)).shape[1] == models.MIN_SIZE
+    too_small = models.MIN_SIZE - models.SIZE_MULTIPLE
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
+        generator(np.zeros((1, too_small, too_small, 3), np.float32))
+    models.check_generator_size(models.MIN_SIZE, 37)  # any size from the minimum up: callers pad
+    with pytest.raises(ValueError, match=r"photo\.png is 37x7 px, below the 8 px minimum"):
+        models.check_generator_size(7, 37, "photo.png")
+    models.check_generator_size(32, 36, exact=True)
+    with pytest.raises(ValueError, match=r"--image_size is 30x30 px; it must be a multiple of 4"):
+        models.check_generator_size(30, 30, "--image_size", exact=True)
 
 
 def test_generator_names_and_blocks():

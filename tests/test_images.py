@@ -419,3 +419,17 @@ def test_yiq_round_trip_and_luma(rng):
     in_dataset, in_function = _run_in_graph(lambda x: images.yiq_to_rgb(images.rgb_to_yiq(x)), rgb)
     np.testing.assert_allclose(in_dataset, rgb, atol=1e-5)
     np.testing.assert_allclose(in_function, rgb, atol=1e-5)
+
+
+def test_as_image_takes_a_path_uint8_or_float_and_names_what_is_wrong(tmp_path):
+    pixels = _blocks_image(16, 32)
+    Image.fromarray(pixels).save(tmp_path / "blocks.png")
+    expected = pixels.astype(np.float32) / 255.0
+    for value in (tmp_path / "blocks.png", str(tmp_path / "blocks.png"), pixels, expected.astype(np.float64)):
+        image = images.as_image(value, "content")
+        assert image.dtype == np.float32 and image.shape == (16, 32, 3)
+        np.testing.assert_allclose(image, expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"style 2 must be an \[H, W, 3\] RGB image, got shape \(16, 32\)"):
+        images.as_image(pixels[..., 0], "style 2")
+    with pytest.raises(FileNotFoundError):
+        images.as_image(tmp_path / "missing.png", "content")
