@@ -3,13 +3,15 @@ timed with TF_ENABLE_ONEDNN_OPTS=0 and =1.
 
     python experiments/bench_onednn.py                 # 3 runs each: 40 Adam iterations at 256 px
     python experiments/bench_onednn.py --quick         # smoke run: 1 run each, 2 iterations at 64 px
+    python experiments/bench_onednn.py --resummarise experiments/results/onednn_cpu_<date>.json
 
 Each run is the CLI exactly as a user starts it (`--optimizer adam --iterations 40 --image_size 256`, the
 bundled content and style images, VGG19 with the offline ImageNet weights), so its wall time includes Python
 and TensorFlow start-up, building the feature model and writing the PNG: the figure a user sees. One untimed
 warm-up run first fills the file cache; then the settings alternate (off, on, off, on, ...) so slow drift
-of the machine hits both alike. The table gives the median wall time of each setting and the ratio on/off
-(below 1: oneDNN is faster); the final loss of each run shows the two settings reach the same result.
+of the machine hits both alike. The table gives the median wall time and the median CPU time (the run's own
+user + system time) of each setting and their ratios on/off (below 1: oneDNN is faster); the final loss of
+each run shows the two settings reach the same result.
 
 The CPU may be shared: for every run the script also counts the CPU time the rest of the machine used
 meanwhile (busy time in /proc/stat minus the run's own user+system time). When that exceeds
@@ -51,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="mark a run noisy when other processes used more than this many cores on average")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--output", help="JSON path (default experiments/results/onednn_<device>_<date>.json)")
+    parser.add_argument("--resummarise", metavar="JSON", help="only recompute the summary of a stored report")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.iterations, args.image_size = 1, 2, 64
@@ -107,15 +110,24 @@ def run_once(onednn: str, args: argparse.Namespace, output: str) -> dict:
 
 
 def summarise(runs: list[dict]) -> dict:
-    """Median wall time per setting and the ratio on/off (None where a setting has no good run)."""
-    medians = {}
-    for onednn in SETTINGS:
-        walls = [run["wall_s"] for run in runs if run["onednn"] == onednn and "error" not in run]
-        medians[onednn] = statistics.median(walls) if walls else None
-    off, on = medians["0"], medians["1"]
-    return {"median_wall_s_off": off, "median_wall_s_on": on,
-            "ratio_on_off": round(on / off, 3) if off and on else None,
-            "noisy_runs": sum(bool(run.get("noisy")) for run in runs)}
+    """Median wall and CPU time per setting and the ratios on/off (None where a setting has no good run).
+
+    The run's own CPU time (user + system) moves less than its wall time when other processes share the
+    cores, so its ratio is the steadier figure on a busy machine.
+    """
+    summary = {}
+    for key in ("wall_s", "cpu_s"):
+        medians = {}
+        for onednn in SETTINGS:
+            values = [run[key] for run in runs if run["onednn"] == onednn and "error" not in run]
+            medians[onednn] = statistics.median(values) if values else None
+        off, on = medians["0"], medians["1"]
+        name = key.removesuffix("_s")
+        summary[f"median_{name}_s_off"], summary[f"median_{name}_s_on"] = off, on
+        summary[f"ratio_{name}_on_off"] = round(on / off, 3) if off and on else None
+    summary["ratio_on_off"] = summary["ratio_wall_on_off"]
+    summary["noisy_runs"] = sum(bool(run.get("noisy")) for run in runs)
+    return summary
 
 
 def format_table(runs: list[dict], summary: dict) -> str:
@@ -132,8 +144,9 @@ def format_table(runs: list[dict], summary: dict) -> str:
         lines.append(f"{name:<7} {len(good):>4} {statistics.median(walls):>14.1f} {min(walls):>7.1f} "
                      f"{max(walls):>7.1f} {statistics.median(run['cpu_s'] for run in good):>7.1f} "
                      f"{statistics.median(others):>12.1f} {statistics.median(losses):>10.4g}")
-    ratio = summary["ratio_on_off"]
-    lines.append(f"ratio on/off (median wall): {ratio:.3f}" if ratio else "ratio on/off: n/a")
+    wall, cpu = summary["ratio_wall_on_off"], summary["ratio_cpu_on_off"]
+    lines.append(f"ratio on/off: {wall:.3f} (median wall), {cpu:.3f} (median cpu)" if wall and cpu
+                 else "ratio on/off: n/a")
     return "\n".join(lines)
 
 
@@ -149,8 +162,34 @@ def _git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
+def _conclusions(runs: list[dict], noisy_cpu_fraction: float) -> tuple[dict, str, str]:
+    """(summary, table, note) of the runs."""
+    summary = summarise(runs)
+    note = (f"NOISY: other processes used more than {noisy_cpu_fraction:g} cores on average during "
+            f"{summary['noisy_runs']} of {len(runs)} runs (the CPU was shared); treat the ratios as approximate, "
+            "the CPU-time one as the steadier" if summary["noisy_runs"]
+            else "quiet: no other process used a noticeable share of the CPU during the runs")
+    return summary, format_table(runs, summary), note
+
+
+def resummarise(path: str) -> int:
+    """Recomputes the summary, table and note of a stored report from its runs (after a change to them here)."""
+    from tfstyle import files
+
+    with open(path) as file:
+        report = json.load(file)
+    summary, table, note = _conclusions(report["runs"], report["settings"]["noisy_cpu_fraction"])
+    report.update(summary=summary, cpu_shared=summary["noisy_runs"] > 0, note=note, table=table)
+    files.write_text(path, json.dumps(report, indent=2) + "\n")
+    print(table)
+    print(note)
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.resummarise:
+        return resummarise(args.resummarise)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # tfstyle.cli before describe_machine imports TensorFlow: no start-up notices above the table.
     from tfstyle import cli, files  # noqa: F401
@@ -176,12 +215,7 @@ def main(argv=None) -> int:
                 print(f"  run {index + 1} oneDNN={'on' if onednn == '1' else 'off'}: {outcome}{noisy}", flush=True)
             if any("error" in run for run in runs):
                 break  # a broken command: the figures would not be comparable, stop here
-    summary = summarise(runs)
-    table = format_table(runs, summary)
-    noisy = summary["noisy_runs"] > 0
-    note = (f"NOISY: other processes used more than {args.noisy_cpu_fraction:g} cores on average during "
-            f"{summary['noisy_runs']} of {len(runs)} runs (the CPU was shared); treat the ratio as approximate"
-            if noisy else "quiet: no other process used a noticeable share of the CPU during the runs")
+    summary, table, note = _conclusions(runs, args.noisy_cpu_fraction)
     print()
     print(table)
     print(note)
@@ -201,7 +235,7 @@ def main(argv=None) -> int:
                      "warmup_runs": 1, "order": "interleaved off, on", "quick": args.quick,
                      "noisy_cpu_fraction": args.noisy_cpu_fraction},
         "summary": summary,
-        "cpu_shared": noisy,
+        "cpu_shared": summary["noisy_runs"] > 0,
         "note": note,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "warmup": warmup,
