@@ -1,8 +1,11 @@
 """SavedModel export of an image-to-image model for TF Serving: uint8 and encoded-bytes signatures.
 
-`export_generator(generator, "saved_models/horse2zebra")` writes `saved_models/horse2zebra/<version>/`,
-the layout TF Serving watches (`--model_base_path=saved_models/horse2zebra` serves the largest version).
-The SavedModel holds two signatures, both taking images of any height and width:
+`export_generator(generator, "saved_models/horse2zebra", multiple=4, min_size=8)` writes
+`saved_models/horse2zebra/<version>/`, the layout TF Serving watches (`--model_base_path=saved_models/horse2zebra`
+serves the largest version). `multiple` and `min_size` are the model's own size rule, owned by its
+architecture; for a CycleGAN generator `tfstyle.cyclegan.inference.export_generator` passes
+`tfstyle.cyclegan.models.SIZE_MULTIPLE` / `MIN_SIZE`. The SavedModel holds two signatures, both taking
+images of any height and width:
 
 * `serving_default`: `images` uint8 [B, H, W, 3] in [0, 255] -> `images` uint8 [B, H, W, 3];
 * `translate_bytes`: `image_bytes` string [B] (encoded PNG/JPEG/BMP/GIF, one image each, any sizes)
