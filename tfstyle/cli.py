@@ -9,23 +9,33 @@
 
 Library code never imports absl.flags; only the `__main__` / CLI modules call this.
 
-TensorFlow's start-up lines. A command must be able to fail with exactly one `error:` line, but
-TensorFlow's C++ runtime writes to file descriptor 2 while `import tensorflow` loads its shared
-libraries, before absl logging is set up, so TF_CPP_MIN_LOG_LEVEL does not hide these lines (TF
-2.21 on CPU, oneDNN on, the default: the "All log messages before absl::InitializeLog() is called"
-banner and port.cc's "oneDNN custom operations are on", twice, one pair per library; with
-TF_CPP_MIN_LOG_LEVEL=0 also cpu_feature_guard.cc's "This TensorFlow binary is optimized ..."). The
-CLIs used to set TF_ENABLE_ONEDNN_OPTS=0 to silence the oneDNN pair, which cost speed (the oneDNN
-kernels run the 40-iteration 256 px Adam benchmark in 0.91x the wall time on a 2-core CPU; see
-experiments/bench_onednn.py). Instead, importing this module (every CLI does, before TensorFlow)
-sets TF_CPP_MIN_LOG_LEVEL=2 unless the user chose a level, and installs a one-shot `sys.meta_path`
-finder: around the first `import tensorflow` (at module import or lazily after the flags are
-parsed, under `python -m` or a console script alike) it points fd 2 at a temp file, then restores
-it and writes back every captured line except those known INFO notices, and those only when
-TF_CPP_MIN_LOG_LEVEL >= 1 (the level at which TensorFlow would have hidden them itself). Warnings
-and errors written during the import, from C++ or Python, are therefore always shown, in order;
-if the import fails, everything captured is shown. TF_ENABLE_ONEDNN_OPTS is left to the user.
-Library code is not affected: nothing happens unless this module is imported before TensorFlow.
+TensorFlow's start-up lines, with oneDNN on. A command must be able to fail with exactly one `error:`
+line, but TensorFlow's C++ runtime writes to file descriptor 2 while `import tensorflow` loads its
+shared libraries, before absl logging is set up, so TF_CPP_MIN_LOG_LEVEL does not hide those lines.
+TF 2.21 on CPU with oneDNN on (its default) writes the "All log messages before absl::InitializeLog()
+is called are written to STDERR" banner and port.cc's INFO "oneDNN custom operations are on", twice;
+with TF_CPP_MIN_LOG_LEVEL=0 also cpu_feature_guard.cc's INFO "This TensorFlow binary is optimized ...".
+The CLIs used to set TF_ENABLE_ONEDNN_OPTS=0 to avoid the oneDNN pair, and paid for it: the optimize
+CLI (40 Adam iterations at 256 px, whole process) takes 0.63x the wall time and 0.74x the CPU time
+with oneDNN on, on a shared 2-core CPU (experiments/bench_onednn.py,
+experiments/results/onednn_cpu_2026-12-01.json); a small CycleGAN run (64 px, ResNet-3, ngf 16) trained
+at 4.2 instead of 1.9 steps/s (one run each).
+
+Now importing this module (every CLI does, before TensorFlow) sets TF_CPP_MIN_LOG_LEVEL=2 unless the
+user chose a level, leaves TF_ENABLE_ONEDNN_OPTS to the user, and installs a one-shot `sys.meta_path`
+finder. Around the first `import tensorflow` (at module import or lazily after the flags are parsed,
+under `python -m` or a console script alike) it points fd 2 at a temp file, then restores it and
+writes back every captured line except those known INFO notices, and those only when
+TF_CPP_MIN_LOG_LEVEL >= 1 (the level at which TensorFlow hides INFO once absl is set up). Warnings and
+errors written during the import, from C++ or Python, are shown, in order; if the import fails,
+everything captured is shown. Library code is not affected: nothing happens unless this module is
+imported before TensorFlow.
+
+What TensorFlow prints later goes through absl logging and obeys TF_CPP_MIN_LOG_LEVEL, whose default
+2 still shows ERROR lines: with oneDNN on, CycleGAN training logs one "meta_optimizer.cc] remapper
+failed: ... LeakyReluGrad" line when its step is first optimised (grappler's oneDNN Conv+BiasAdd+
+LeakyRelu fusion under a gradient tape; grappler keeps that graph unfused and the run goes on). It
+is not an `error:` line.
 """
 
 from __future__ import annotations
