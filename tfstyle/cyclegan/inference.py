@@ -6,10 +6,11 @@ generator from the newest readable checkpoint, both found by `tfstyle.training.r
 (the one owner of the run-folder layout, which the trainer uses too).
 
 `translate_images(generator, images)` runs it on uint8 images of any size: each batch is
-reflect-padded to a multiple of 4, translated and cropped back by `tfstyle.export.translate_uint8`,
-the same graph function the exported SavedModel serves, so `translate` and TF Serving agree pixel
-for pixel. Images of the same size are batched together; batches are split over all replicas of
-the strategy (the CLI uses `tfstyle.distribute.make_strategy("auto")`: every local GPU).
+reflect-padded to the generator's `models.SIZE_MULTIPLE` (4), translated and cropped back by
+`tfstyle.export.translate_uint8`, the same graph function the exported SavedModel serves, so
+`translate` and TF Serving agree pixel for pixel. Images of the same size are batched together;
+batches are split over all replicas of the strategy (the CLI uses
+`tfstyle.distribute.make_strategy("auto")`: every local GPU).
 """
 
 from __future__ import annotations
