@@ -372,7 +372,7 @@ def run_infer_row(spec: dict) -> dict:
 
     @tf.function(jit_compile=spec["xla"])
     def translate(images_uint8):
-        return export.translate_uint8(generator, images_uint8)
+        return export.translate_uint8(generator, images_uint8, models.SIZE_MULTIPLE, models.MIN_SIZE)
 
     images_uint8 = tf.cast(tf.random.stateless_uniform([batch, size, size, 3], seed=[5, 6], maxval=256,
                                                        dtype=tf.int32), tf.uint8)

@@ -20,6 +20,7 @@ import os
 from typing import ClassVar
 
 from tfstyle import distribute  # TensorFlow-free: the CLI defines and checks flags before importing it
+from tfstyle.cyclegan import geometry
 
 TASK = "cyclegan"  # config.json's "task" key for CycleGAN runs
 
@@ -60,7 +61,7 @@ class TrainConfig:
     dataset: str | None = _field(None, "TFDS dataset instead of folders, e.g. cycle_gan/horse2zebra")
     data_dir: str | None = _field(None, "TFDS data_dir (where the prepared dataset lives)")
     load_size: int = _field(286, "images are resized to this (px, square) before the random crop")
-    image_size: int = _field(256, "random crop size in px (a multiple of 4)")
+    image_size: int = _field(256, "random crop size in px (a multiple of 4, >= 8)")
     batch_size: int = _field(1, "GLOBAL batch size, split over all replicas")
 
     # Models.
@@ -112,8 +113,7 @@ class TrainConfig:
                      "checkpoint_every_steps", "image_every_steps", "log_every_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        if self.image_size % 4:
-            raise ValueError(f"--image_size must be a multiple of 4 (two stride-2 stages): {self.image_size}")
+        geometry.check_generator_size(self.image_size, self.image_size, "--image_size", exact=True)
         if self.load_size < self.image_size:
             raise ValueError(f"--load_size ({self.load_size}) must be >= --image_size ({self.image_size})")
         if self.epochs < 0 or self.decay_epochs < 0 or self.epochs + self.decay_epochs < 1:

@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 # --direction -> the tf.train.Checkpoint attribute the trainer saves that generator under.
 DIRECTIONS = {"a2b": "generator_ab", "b2a": "generator_ba"}
-TASK = "cyclegan"  # the trainer named in config.json
 
 
 def _check_direction(direction: str) -> None:
@@ -89,7 +88,7 @@ def load_generator(
     _check_direction(direction)
     run_dir = rundir.RunDir(model_dir)
     run_dir.check_exists()
-    config = run_dir.load_config(config_lib.TrainConfig, task=TASK)
+    config = run_dir.load_config(config_lib.TrainConfig, task=config_lib.TASK)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         generator = models.build_generator(

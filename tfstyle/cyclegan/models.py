@@ -43,12 +43,9 @@ import re
 import keras
 import tensorflow as tf
 
-# The ResNet generator's size rule, owned here (translate, export and the training config use it):
-# it downsamples twice by 2, so H and W must be multiples of SIZE_MULTIPLE for the output to have
-# the input's size (translate and the SavedModel pad to it and crop back); and MIN_SIZE is the
-# smallest side it runs on: 8 px -> 2 px at the bottleneck, which its 1-px reflection padding needs.
-SIZE_MULTIPLE = 4
-MIN_SIZE = 8
+# The generator's size rule lives in the TensorFlow-free `geometry` (the training config checks it
+# before TensorFlow loads); imported here so callers of the builders find it beside them.
+from tfstyle.cyclegan.geometry import MIN_SIZE, SIZE_MULTIPLE, check_generator_size  # noqa: F401
 
 # `--generator` names of the paper -> number of residual blocks. `build_generator` also
 # accepts any "resnet_<n>blocks" (the tests use 1-2 blocks).
@@ -56,21 +53,6 @@ GENERATORS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
 
 _RESNET_NAME = re.compile(r"resnet_(\d+)blocks")
 _NORMS = ("instance", "none")
-
-
-def check_generator_size(height: int, width: int, what: str = "image", *, exact: bool = False) -> None:
-    """Raises ValueError when an image of `height` x `width` px is smaller than the generator's `MIN_SIZE`.
-
-    With `exact` (training crops, which are not padded), the sides must also be multiples of
-    `SIZE_MULTIPLE`; images of other sizes are padded by the callers that translate them.
-    The message gives the size as width x height, like `tfstyle.features.check_image_size`.
-    """
-    if min(height, width) < MIN_SIZE:
-        raise ValueError(f"{what} is {width}x{height} px, below the {MIN_SIZE} px minimum the generator needs "
-                         "on each side")
-    if exact and (height % SIZE_MULTIPLE or width % SIZE_MULTIPLE):
-        raise ValueError(f"{what} is {width}x{height} px; it must be a multiple of {SIZE_MULTIPLE} "
-                         "(the generator's two stride-2 stages)")
 
 
 def _weights() -> keras.initializers.Initializer:
