@@ -16,7 +16,7 @@ import helpers
 import pytest
 from absl import flags
 
-from tfstyle import cli
+from tfstyle import cli, tf_startup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,14 +216,15 @@ def test_drop_start_up_notices_drops_only_the_known_info_notices():
     captured = "\n".join([BANNER, ONEDNN_NOTICE, REAL_WARNING, CPU_NOTICE, OTHER_INFO,
                           "To enable the following instructions: not after a notice", BANNER, ONEDNN_NOTICE,
                           "a Python line"]).encode() + b"\n"
-    kept = cli.drop_start_up_notices(captured, min_log_level=2).decode().splitlines()
+    kept = tf_startup.drop_start_up_notices(captured, min_log_level=2).decode().splitlines()
     assert kept == [REAL_WARNING, OTHER_INFO, "To enable the following instructions: not after a notice",
                     "a Python line"]
-    assert cli.drop_start_up_notices(captured, min_log_level=1) == cli.drop_start_up_notices(captured, 2)
-    assert cli.drop_start_up_notices(captured, min_log_level=0) == captured  # the user asked for INFO
+    drop = tf_startup.drop_start_up_notices
+    assert drop(captured, min_log_level=1) == drop(captured, 2)
+    assert tf_startup.drop_start_up_notices(captured, min_log_level=0) == captured  # the user asked for INFO
     # A WARNING or ERROR from port.cc is not the notice, even with the same words.
     warning = ONEDNN_NOTICE.replace("I0000", "W0000", 1).encode() + b"\n"
-    assert cli.drop_start_up_notices(warning, min_log_level=2) == warning
+    assert tf_startup.drop_start_up_notices(warning, min_log_level=2) == warning
 
 
 def test_the_users_own_tensorflow_settings_win():

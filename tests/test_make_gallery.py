@@ -141,6 +141,7 @@ def test_quick_grid_then_colour_into_one_folder(made_shared, tmp_path):
     _check_grid_and_colour(out, made_shared, commands)
 
 
+@pytest.mark.slow  # the made folder above covers the behaviour; this re-checks it on the real data
 def test_quick_grid_and_colour_from_the_shared_data(shared_data, tmp_path):
     """The same pictures from the real ../shared/data, in one run (its SOURCES.csv names real authors)."""
     out = tmp_path / "gallery"
