@@ -70,8 +70,9 @@ def _flag_kind(annotation) -> tuple[str, type | None]:
 def define_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, skip: tuple[str, ...] = ()) -> None:
     """Defines one absl flag per field of the dataclass `config_cls`.
 
-    A field's `metadata` may hold `help` (text) and `choices` (an enum). Tuples become comma
-    separated list flags; `None` defaults become empty strings / unset values.
+    A field's `metadata` (built with `tfstyle.options`) may hold `help` (text), `choices` (an enum) and
+    `cli` (False: no flag). Tuples become comma separated list flags; `None` defaults become empty
+    strings / unset values.
     """
     types_by_name = typing.get_type_hints(config_cls)  # resolves string annotations in their module
     defined = []

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+LOCAL_STRATEGIES = STRATEGIES[:3]  # the names that need no cluster (the optimisation path offers these)
 
 # `--mixed_precision` values -> Keras dtype policies (variables stay float32, layers compute in 16 bits).
 PRECISIONS = ("none", "bf16", "fp16")

@@ -19,7 +19,7 @@ import json
 import os
 from typing import ClassVar
 
-from tfstyle import distribute  # TensorFlow-free: the CLI defines and checks flags before importing it
+from tfstyle import distribute, options  # TensorFlow-free: the CLI defines and checks flags before importing it
 from tfstyle.cyclegan import geometry
 
 TASK = "cyclegan"  # config.json's "task" key for CycleGAN runs
@@ -30,13 +30,6 @@ GAN_MODES = ("lsgan", "vanilla")
 
 __all__ = ["GAN_MODES", "MIXED_PRECISION", "STRATEGIES", "TASK", "TrainConfig", "config_path",
            "load_config", "save_config", "tiny"]
-
-
-def _field(default, help_text: str, choices: tuple[str, ...] | None = None):
-    metadata = {"help": help_text}
-    if choices:
-        metadata["choices"] = list(choices)
-    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,43 +49,43 @@ class TrainConfig:
     )
 
     # Data: two folders of images, or a TFDS `cycle_gan/<name>` dataset.
-    domain_a: str | None = _field(None, "folder of domain-A images (paper: X)")
-    domain_b: str | None = _field(None, "folder of domain-B images (paper: Y)")
-    dataset: str | None = _field(None, "TFDS dataset instead of folders, e.g. cycle_gan/horse2zebra")
-    data_dir: str | None = _field(None, "TFDS data_dir (where the prepared dataset lives)")
-    load_size: int = _field(286, "images are resized to this (px, square) before the random crop")
-    image_size: int = _field(256, "random crop size in px (a multiple of 4, >= 8)")
-    batch_size: int = _field(1, "GLOBAL batch size, split over all replicas")
+    domain_a: str | None = options.option(None, "folder of domain-A images (paper: X)")
+    domain_b: str | None = options.option(None, "folder of domain-B images (paper: Y)")
+    dataset: str | None = options.option(None, "TFDS dataset instead of folders, e.g. cycle_gan/horse2zebra")
+    data_dir: str | None = options.option(None, "TFDS data_dir (where the prepared dataset lives)")
+    load_size: int = options.option(286, "images are resized to this (px, square) before the random crop")
+    image_size: int = options.option(256, "random crop size in px (a multiple of 4, >= 8)")
+    batch_size: int = options.option(1, "GLOBAL batch size, split over all replicas")
 
     # Models.
-    generator: str = _field("resnet_9blocks", "generator: resnet_<n>blocks (9 or 6 in the paper)")
-    ngf: int = _field(64, "filters of the generator's first convolution")
-    ndf: int = _field(64, "filters of the discriminator's first convolution")
-    n_layers_d: int = _field(3, "strided layers of the PatchGAN discriminator (3 = 70x70 patches)")
+    generator: str = options.option("resnet_9blocks", "generator: resnet_<n>blocks (9 or 6 in the paper)")
+    ngf: int = options.option(64, "filters of the generator's first convolution")
+    ndf: int = options.option(64, "filters of the discriminator's first convolution")
+    n_layers_d: int = options.option(3, "strided layers of the PatchGAN discriminator (3 = 70x70 patches)")
 
     # Losses.
-    gan_mode: str = _field("lsgan", "adversarial loss", GAN_MODES)
-    lambda_cycle: float = _field(10.0, "weight of the cycle-consistency L1 loss (paper: lambda)")
-    lambda_identity: float = _field(0.5, "identity-loss weight as a fraction of lambda_cycle (0 = off)")
-    pool_size: int = _field(50, "history pool of generated images shown to D (0 = off)")
+    gan_mode: str = options.option("lsgan", "adversarial loss", GAN_MODES)
+    lambda_cycle: float = options.option(10.0, "weight of the cycle-consistency L1 loss (paper: lambda)")
+    lambda_identity: float = options.option(0.5, "identity-loss weight as a fraction of lambda_cycle (0 = off)")
+    pool_size: int = options.option(50, "history pool of generated images shown to D (0 = off)")
 
     # Optimiser and schedule.
-    learning_rate: float = _field(2e-4, "Adam learning rate for G and D")
-    beta_1: float = _field(0.5, "Adam beta_1")
-    epochs: int = _field(100, "epochs at the constant learning rate")
-    decay_epochs: int = _field(100, "epochs of linear decay to 0 after --epochs")
-    seed: int = _field(0, "seed of weights, data order, crops, flips and the pool")
+    learning_rate: float = options.option(2e-4, "Adam learning rate for G and D")
+    beta_1: float = options.option(0.5, "Adam beta_1")
+    epochs: int = options.option(100, "epochs at the constant learning rate")
+    decay_epochs: int = options.option(100, "epochs of linear decay to 0 after --epochs")
+    seed: int = options.option(0, "seed of weights, data order, crops, flips and the pool")
 
     # Runtime.
-    strategy: str = _field("auto", "tf.distribute strategy (auto: all local GPUs, else CPU)", STRATEGIES)
-    mixed_precision: str = _field("none", "mixed precision policy (losses stay float32)", MIXED_PRECISION)
-    jit: bool = _field(False, "compile the train step with XLA")
-    model_dir: str = _field("", "run folder: config.json, checkpoints/, logs/ (required)")
-    keep_checkpoints: int = _field(3, "checkpoints kept in <model_dir>/checkpoints")
-    checkpoint_every_steps: int = _field(1000, "save a checkpoint every N steps (and at each epoch end)")
-    image_every_steps: int = _field(500, "write an A->B->A / B->A->B image grid to TensorBoard every N steps")
-    log_every_steps: int = _field(100, "write losses and learning rate to TensorBoard every N steps")
-    max_steps: int | None = _field(None, "stop once the global step reaches N (counts across resumes)")
+    strategy: str = options.option("auto", "tf.distribute strategy (auto: all local GPUs, else CPU)", STRATEGIES)
+    mixed_precision: str = options.option("none", "mixed precision policy (losses stay float32)", MIXED_PRECISION)
+    jit: bool = options.option(False, "compile the train step with XLA")
+    model_dir: str = options.option("", "run folder: config.json, checkpoints/, logs/ (required)")
+    keep_checkpoints: int = options.option(3, "checkpoints kept in <model_dir>/checkpoints")
+    checkpoint_every_steps: int = options.option(1000, "save a checkpoint every N steps (and at each epoch end)")
+    image_every_steps: int = options.option(500, "write an A->B->A / B->A->B image grid to TensorBoard every N steps")
+    log_every_steps: int = options.option(100, "write losses and learning rate to TensorBoard every N steps")
+    max_steps: int | None = options.option(None, "stop once the global step reaches N (counts across resumes)")
 
     # ------------------------------------------------------------------------------------------
 

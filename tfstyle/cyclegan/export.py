@@ -14,26 +14,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from tfstyle import cli
+from tfstyle import cli, options
 from tfstyle import export as export_lib
 from tfstyle.cyclegan import inference
 
 logger = logging.getLogger(__name__)
 
 
-def _field(default, help_text: str, choices: list[str] | None = None):
-    metadata = {"help": help_text, **({"choices": choices} if choices else {})}
-    return dataclasses.field(default=default, metadata=metadata)
-
-
 @dataclasses.dataclass(frozen=True)
 class ExportArgs:
     """Flags of `python -m tfstyle.cyclegan.export`."""
 
-    model_dir: str = _field("", "training run folder (config.json, checkpoints/)")
-    direction: str = _field("a2b", "a2b: G (A -> B); b2a: F (B -> A)", ["a2b", "b2a"])
-    export_dir: str = _field("", "model base path for TF Serving, e.g. saved_models/horse2zebra")
-    version: int | None = _field(None, "version folder to write (default: largest existing + 1)")
+    model_dir: str = options.option("", "training run folder (config.json, checkpoints/)")
+    direction: str = options.option("a2b", "a2b: G (A -> B); b2a: F (B -> A)", ["a2b", "b2a"])
+    export_dir: str = options.option("", "model base path for TF Serving, e.g. saved_models/horse2zebra")
+    version: int | None = options.option(None, "version folder to write (default: largest existing + 1)")
 
 cli.define_flags(ExportArgs)
 

@@ -19,26 +19,21 @@ import os
 
 import numpy as np
 
-from tfstyle import cli, distribute, files, images
+from tfstyle import cli, distribute, files, images, options
 from tfstyle.cyclegan import inference
 
 logger = logging.getLogger(__name__)
-
-
-def _field(default, help_text: str, choices: list[str] | None = None):
-    metadata = {"help": help_text, **({"choices": choices} if choices else {})}
-    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
 class TranslateArgs:
     """Flags of `python -m tfstyle.cyclegan.translate`."""
 
-    model_dir: str = _field("", "training run folder (config.json, checkpoints/)")
-    direction: str = _field("a2b", "a2b: G (A -> B); b2a: F (B -> A)", ["a2b", "b2a"])
-    input: str = _field("", "image file or folder of images")
-    output: str = _field("", "output file, or folder for a folder input")
-    batch_size: int = _field(4, "images of equal size per step (the global batch, split over GPUs)")
+    model_dir: str = options.option("", "training run folder (config.json, checkpoints/)")
+    direction: str = options.option("a2b", "a2b: G (A -> B); b2a: F (B -> A)", ["a2b", "b2a"])
+    input: str = options.option("", "image file or folder of images")
+    output: str = options.option("", "output file, or folder for a folder input")
+    batch_size: int = options.option(4, "images of equal size per step (the global batch, split over GPUs)")
 
 cli.define_flags(TranslateArgs)
 

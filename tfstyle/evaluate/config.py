@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tfstyle import options
 from tfstyle.evaluate import metrics  # numpy only: the CLI can fail on bad flags before TensorFlow loads
 
 MODES = ("style", "translation")
@@ -11,38 +12,34 @@ MODES = ("style", "translation")
 LONG_SIDE = 512
 
 
-def _field(default, help_text: str, **metadata):
-    return dataclasses.field(default=default, metadata={"help": help_text, **metadata})
-
-
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
     """Settings of both modes; the library functions take them as plain arguments."""
 
     # style
-    output: tuple[str, ...] = _field((), "style: stylised image(s), comma separated, or a folder of them")
-    content: str | None = _field(None, "style: the content image, or a folder of content images matched to "
+    output: tuple[str, ...] = options.option((), "style: stylised image(s), comma separated, or a folder of them")
+    content: str | None = options.option(None, "style: the content image, or a folder of content images matched to "
                                        "the outputs by file name (without extension)")
-    style: tuple[str, ...] = _field((), "style: style image(s), comma separated")
-    blend: tuple[float, ...] = _field((), "style: one weight per style image (default: equal)")
-    long_side: int = _field(LONG_SIDE, "style: evaluation size in px (keep the default to compare runs)")
-    weights: str = _field("auto", "VGG19 weights: auto (offline search), imagenet, or a weights file")
+    style: tuple[str, ...] = options.option((), "style: style image(s), comma separated")
+    blend: tuple[float, ...] = options.option((), "style: one weight per style image (default: equal)")
+    long_side: int = options.option(LONG_SIDE, "style: evaluation size in px (keep the default to compare runs)")
+    weights: str = options.option("auto", "VGG19 weights: auto (offline search), imagenet, or a weights file")
     # translation
-    generated: str | None = _field(None, "translation: folder of translated images")
-    target: str | None = _field(None, "translation: folder of real target-domain images (held-out split)")
-    features: str = _field("vgg", "translation: vgg (KID-VGG/FID-VGG, offline) or inception "
+    generated: str | None = options.option(None, "translation: folder of translated images")
+    target: str | None = options.option(None, "translation: folder of real target-domain images (held-out split)")
+    features: str = options.option("vgg", "translation: vgg (KID-VGG/FID-VGG, offline) or inception "
                                   "(Keras InceptionV3)", choices=["vgg", "inception"])
-    inception_weights: str | None = _field(None, "translation: InceptionV3 (no top) weights file for "
+    inception_weights: str | None = options.option(None, "translation: InceptionV3 (no top) weights file for "
                                                  "--features=inception (default: Keras' ImageNet download)")
-    image_size: int | None = _field(None, "translation: resize side in px "
+    image_size: int | None = options.option(None, "translation: resize side in px "
                                           "(default 224 for vgg, 299 for inception)")
-    max_images: int | None = _field(None, "translation: at most this many images per set (seeded sample)")
-    kid_subsets: int = _field(metrics.KID_SUBSETS, "translation: KID subsets")
-    kid_subset_size: int = _field(metrics.KID_SUBSET_SIZE, "translation: images per KID subset "
+    max_images: int | None = options.option(None, "translation: at most this many images per set (seeded sample)")
+    kid_subsets: int = options.option(metrics.KID_SUBSETS, "translation: KID subsets")
+    kid_subset_size: int = options.option(metrics.KID_SUBSET_SIZE, "translation: images per KID subset "
                                                            "(clamped to the smaller set)")
-    seed: int = _field(0, "translation: seed of the KID subsets and of --max_images sampling")
-    batch_size: int = _field(16, "images per forward pass")
+    seed: int = options.option(0, "translation: seed of the KID subsets and of --max_images sampling")
+    batch_size: int = options.option(16, "images per forward pass")
     # both
-    json: str | None = _field(None, "also write the results as JSON to this file (atomically)")
-    cache_dir: str | None = _field(None, "folder of converted VGG weights (default ~/.cache/tfstyle)")
-    verbose: bool = _field(False, "debug logging")
+    json: str | None = options.option(None, "also write the results as JSON to this file (atomically)")
+    cache_dir: str | None = options.option(None, "folder of converted VGG weights (default ~/.cache/tfstyle)")
+    verbose: bool = options.option(False, "debug logging")

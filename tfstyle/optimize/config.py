@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from tfstyle import features
+from tfstyle import distribute, features, options
 
 OPTIMIZERS = ("lbfgs", "adam")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
-STRATEGIES = ("auto", "one_device", "mirrored")
+STRATEGIES = distribute.LOCAL_STRATEGIES  # one process: the optimisation path has no cluster mode
 INITS = ("content", "noise", "style")
 
 # CPU-aware defaults: what a 2-core laptop finishes in about two minutes, and full quality on a GPU.
@@ -26,55 +26,45 @@ CPU_ITERATIONS, GPU_ITERATIONS = 200, 500
 CPU_STAGE_SIZE, GPU_STAGE_SIZE = 512, 1024
 
 
-def _help(text: str, **extra) -> dict:
-    return {"help": text, **extra}
-
-
 @dataclass(frozen=True)
 class OptimizeConfig:
     """Settings of one style-transfer run. Sizes are pixels on the long side; weights are unitless."""
 
-    image_size: int | None = field(
-        default=None, metadata=_help(f"long side of the output in px (default: {CPU_IMAGE_SIZE} on CPU, "
-                                     f"{GPU_IMAGE_SIZE} on GPU)"))
-    iterations: int | None = field(
-        default=None, metadata=_help(f"optimisation steps (default: {CPU_ITERATIONS} on CPU, {GPU_ITERATIONS} "
-                                     "on GPU); with several scales, the coarsest gets these and each finer "
-                                     "one half as many"))
-    optimizer: str = field(default="lbfgs", metadata=_help("lbfgs (in-graph L-BFGS) or adam", choices=OPTIMIZERS))
-    learning_rate: float = field(default=0.02, metadata=_help("Adam step size, in [0, 1] pixel units"))
-    lbfgs_history: int = field(default=10, metadata=_help("L-BFGS memory: number of (s, y) pairs kept"))
-    content_weight: float = field(default=1.0, metadata=_help("weight of the content loss (alpha)"))
-    style_weight: float = field(default=5e-3, metadata=_help("weight of the style loss (beta)"))
-    tv_weight: float = field(default=1e4, metadata=_help("weight of the total-variation smoothness loss"))
-    backbone: str = field(default="vgg19", metadata=_help("feature network", choices=tuple(features.BACKBONES)))
-    weights: str = field(
-        default="auto", metadata=_help("auto (a weights file, Keras' cached ImageNet file, else the offline "
-                                       "8-bit ImageNet VGG19), imagenet (download), random, or a path"))
-    pooling: str = field(default="avg", metadata=_help("pooling in the backbone: avg (Gatys) or max",
-                                                       choices=("avg", "max")))
-    content_layers: tuple[str, ...] = field(default=(), metadata=_help("content layers (default: backbone's)"))
-    style_layers: tuple[str, ...] = field(default=(), metadata=_help("style layers (default: backbone's)"))
-    style_layer_weights: tuple[float, ...] = field(
-        default=(), metadata=_help("one weight per style layer (default: equal, summing to 1)"))
-    style_blend: tuple[float, ...] = field(
-        default=(), metadata=_help("one weight per --style image (default: equal); normalised to sum to 1"))
-    style_scale: float = field(default=1.0, metadata=_help("style image size relative to the output size"))
-    preserve_colors: str = field(
-        default="none", metadata=_help("none, luminance (style transfer on luminance only, YIQ) or histogram "
-                                       "(match the style's colours to the content first)",
-                                       choices=PRESERVE_COLORS))
-    init: str = field(default="content", metadata=_help("start image: content, noise, style or a file path"))
-    seed: int = field(default=0, metadata=_help("random seed (noise init)"))
-    scales: int | None = field(
-        default=None, metadata=_help("coarse-to-fine stages, each x2 the previous size (default: as many as "
-                                     f"keep each stage <= {CPU_STAGE_SIZE} px on CPU, {GPU_STAGE_SIZE} on GPU)"))
-    jit: bool = field(default=False, metadata=_help("compile the optimisation step with XLA"))
-    batch_size: int = field(default=4, metadata=_help("images per step in folder mode (global batch)"))
-    strategy: str = field(default="auto", metadata=_help("auto (all GPUs), one_device or mirrored",
-                                                         choices=STRATEGIES))
-    cache_dir: str | None = field(default=None, metadata=_help("where converted weights are cached "
-                                                               "(default ~/.cache/tfstyle)"))
+    image_size: int | None = options.option(
+        None, f"long side of the output in px (default: {CPU_IMAGE_SIZE} on CPU, {GPU_IMAGE_SIZE} on GPU)")
+    iterations: int | None = options.option(
+        None, f"optimisation steps (default: {CPU_ITERATIONS} on CPU, {GPU_ITERATIONS} on GPU); with several "
+        "scales, the coarsest gets these and each finer one half as many")
+    optimizer: str = options.option("lbfgs", "lbfgs (in-graph L-BFGS) or adam", choices=OPTIMIZERS)
+    learning_rate: float = options.option(0.02, "Adam step size, in [0, 1] pixel units")
+    lbfgs_history: int = options.option(10, "L-BFGS memory: number of (s, y) pairs kept")
+    content_weight: float = options.option(1.0, "weight of the content loss (alpha)")
+    style_weight: float = options.option(5e-3, "weight of the style loss (beta)")
+    tv_weight: float = options.option(1e4, "weight of the total-variation smoothness loss")
+    backbone: str = options.option("vgg19", "feature network", choices=tuple(features.BACKBONES))
+    weights: str = options.option(
+        "auto", "auto (a weights file, Keras' cached ImageNet file, else the offline 8-bit ImageNet VGG19), "
+        "imagenet (download), random, or a path")
+    pooling: str = options.option("avg", "pooling in the backbone: avg (Gatys) or max", choices=("avg", "max"))
+    content_layers: tuple[str, ...] = options.option((), "content layers (default: backbone's)")
+    style_layers: tuple[str, ...] = options.option((), "style layers (default: backbone's)")
+    style_layer_weights: tuple[float, ...] = options.option(
+        (), "one weight per style layer (default: equal, summing to 1)")
+    style_blend: tuple[float, ...] = options.option(
+        (), "one weight per --style image (default: equal); normalised to sum to 1")
+    style_scale: float = options.option(1.0, "style image size relative to the output size")
+    preserve_colors: str = options.option(
+        "none", "none, luminance (style transfer on luminance only, YIQ) or histogram (match the style's "
+        "colours to the content first)", choices=PRESERVE_COLORS)
+    init: str = options.option("content", "start image: content, noise, style or a file path")
+    seed: int = options.option(0, "random seed (noise init)")
+    scales: int | None = options.option(
+        None, "coarse-to-fine stages, each x2 the previous size (default: as many as keep each stage "
+        f"<= {CPU_STAGE_SIZE} px on CPU, {GPU_STAGE_SIZE} on GPU)")
+    jit: bool = options.option(False, "compile the optimisation step with XLA")
+    batch_size: int = options.option(4, "images per step in folder mode (global batch)")
+    strategy: str = options.option("auto", "auto (all GPUs), one_device or mirrored", choices=STRATEGIES)
+    cache_dir: str | None = options.option(None, "where converted weights are cached (default ~/.cache/tfstyle)")
 
     def validate(self, num_styles: int | None = None) -> OptimizeConfig:
         """Raises ValueError naming the first bad setting; returns self."""
