@@ -1,16 +1,17 @@
 """TensorFlow's import without its start-up notices, so that a failing CLI prints exactly one `error:` line.
 
-A command must be able to fail with exactly one `error:`
-line, but TensorFlow's C++ runtime writes to file descriptor 2 while `import tensorflow` loads its
-shared libraries, before absl logging is set up, so TF_CPP_MIN_LOG_LEVEL does not hide those lines.
-TF 2.21 on CPU with oneDNN on (its default) writes the "All log messages before absl::InitializeLog()
-is called are written to STDERR" banner and port.cc's INFO "oneDNN custom operations are on", twice;
-with TF_CPP_MIN_LOG_LEVEL=0 also cpu_feature_guard.cc's INFO "This TensorFlow binary is optimized ...".
-The CLIs used to set TF_ENABLE_ONEDNN_OPTS=0 to avoid the oneDNN pair, and paid for it: the optimize
-CLI (40 Adam iterations at 256 px, whole process) takes 0.63x the wall time and 0.74x the CPU time
-with oneDNN on, on a shared 2-core CPU (experiments/bench_onednn.py,
-experiments/results/onednn_cpu_2026-12-01.json); a small CycleGAN run (64 px, ResNet-3, ngf 16) trained
-at 4.2 instead of 1.9 steps/s (one run each).
+A command must be able to fail with exactly one `error:` line, but TensorFlow's C++ runtime writes
+to file descriptor 2 while `import tensorflow` loads its shared libraries, before absl logging is
+set up, so TF_CPP_MIN_LOG_LEVEL does not hide those lines. TF 2.21 on CPU with oneDNN on (its
+default) writes the "All log messages before absl::InitializeLog() is called are written to STDERR"
+banner and port.cc's INFO "oneDNN custom operations are on", twice; with TF_CPP_MIN_LOG_LEVEL=0 also
+cpu_feature_guard.cc's INFO "This TensorFlow binary is optimized ...". The CLIs used to set
+TF_ENABLE_ONEDNN_OPTS=0 to avoid the oneDNN pair, and paid for it: the optimize CLI (40 Adam
+iterations at 256 px, whole process, 3 interleaved runs each on a quiet 2-core AMD EPYC) takes 32.2
+s with oneDNN on against 40.1 s off, 0.80x the wall time and 0.76x the CPU time
+(experiments/bench_onednn.py, experiments/results/onednn_cpu_2026-12-01_quiet.json); a small
+CycleGAN run (64 px, ResNet-3, ngf 16) trained at 4.2 instead of 1.9 steps/s (one run each, shared
+CPU).
 
 `install()` (which `tfstyle.cli` calls when it is imported, before TensorFlow, so every CLI has it)
 sets TF_CPP_MIN_LOG_LEVEL=2 unless the user chose a level, leaves TF_ENABLE_ONEDNN_OPTS to the user,
