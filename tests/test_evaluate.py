@@ -218,6 +218,24 @@ def test_evaluate_stylization_reports_its_protocol(rng):
     assert protocol["style_layers"] == [f"block{block}_conv1" for block in range(1, 6)]
 
 
+def test_avg_pooling_scores_differently_and_says_so(evaluator, rng):
+    """The same inputs under average pooling: other features past block1, so other numbers; the
+    protocol names the pooling, and block1_conv1 (before any pooling) is the same under both."""
+    output, content, style = _image(rng, 32, 48), _image(rng, 32, 48), _image(rng, 40, 40)
+    keras.utils.set_random_seed(0)
+    max_pooled = stylization.StyleEvaluator(weights="random", long_side=48)
+    keras.utils.set_random_seed(0)  # the same random conv weights: only the pooling differs
+    avg_pooled = stylization.StyleEvaluator(weights="random", long_side=48, pooling="avg")
+    assert (max_pooled.protocol["pooling"], avg_pooled.protocol["pooling"]) == ("max", "avg")
+    by_max, by_avg = max_pooled.score(output, content, [style]), avg_pooled.score(output, content, [style])
+    np.testing.assert_allclose(by_avg.style_loss_per_layer["block1_conv1"],
+                               by_max.style_loss_per_layer["block1_conv1"], rtol=1e-6)
+    assert by_avg.content_loss != pytest.approx(by_max.content_loss, rel=1e-3)
+    assert by_avg.style_loss != pytest.approx(by_max.style_loss, rel=1e-3)
+    with pytest.raises(ValueError, match="unknown pooling 'min'"):
+        stylization.StyleEvaluator(weights="random", long_side=48, pooling="min")
+
+
 def test_style_evaluation_rejects_bad_input(evaluator, rng):
     square = _image(rng, 32, 32)
     with pytest.raises(ValueError, match="aspect ratios"):
@@ -354,21 +372,28 @@ def test_cli_style_table_and_json_match_the_api(tmp_path, rng, vgg19_file):
     style = str(tmp_path / "style.jpg")
     images.save_image(content, _image(rng, 60, 80))
     images.save_image(style, _image(rng, 50, 50))
-    path = tmp_path / "scores.json"
-    completed = _cli("style", f"--output={outputs}", f"--content={content}", f"--style={style}",
-                     f"--weights={vgg19_file}", "--long_side=32", f"--json={path}")
-    assert completed.returncode == 0, completed.stderr
-    table = completed.stdout.strip().splitlines()
-    assert table[0].split() == ["output", "size", "content_loss", "style_loss"] and len(table) == 3
-    result = json.loads(path.read_text())
-    assert result["evaluator"]["long_side"] == 32 and result["evaluator"]["content_layer"] == "block4_conv2"
+    scores = {}
+    for pooling in ("max", "avg"):
+        path = tmp_path / f"scores_{pooling}.json"
+        args = [] if pooling == "max" else ["--pooling=avg"]  # max is the default
+        completed = _cli("style", f"--output={outputs}", f"--content={content}", f"--style={style}",
+                         f"--weights={vgg19_file}", "--long_side=32", f"--json={path}", *args)
+        assert completed.returncode == 0, completed.stderr
+        lines = completed.stdout.strip().splitlines()
+        assert lines[0] == f"evaluator: vgg19, {pooling} pooling, long side 32 px"
+        assert lines[1].split() == ["output", "size", "content_loss", "style_loss"] and len(lines) == 4
+        result = json.loads(path.read_text())
+        assert result["evaluator"]["long_side"] == 32 and result["evaluator"]["content_layer"] == "block4_conv2"
+        assert result["evaluator"]["pooling"] == pooling
 
-    evaluator = stylization.StyleEvaluator(weights=vgg19_file, long_side=32)
-    for row, output in zip(result["results"], images.list_images(outputs), strict=True):
-        expected = evaluator.evaluate(output, content, [style])
-        assert row["output"] == output and row["size"] == {"height": 24, "width": 32}
-        np.testing.assert_allclose([row["content_loss"], row["style_loss"]],
-                                   [expected["content_loss"], expected["style_loss"]], rtol=1e-6)
+        evaluator = stylization.StyleEvaluator(weights=vgg19_file, long_side=32, pooling=pooling)
+        for row, output in zip(result["results"], images.list_images(outputs), strict=True):
+            expected = evaluator.evaluate(output, content, [style])
+            assert row["output"] == output and row["size"] == {"height": 24, "width": 32}
+            np.testing.assert_allclose([row["content_loss"], row["style_loss"]],
+                                       [expected["content_loss"], expected["style_loss"]], rtol=1e-6)
+        scores[pooling] = [row["style_loss"] for row in result["results"]]
+    assert not np.allclose(scores["max"], scores["avg"], rtol=1e-3)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -377,6 +402,8 @@ def test_cli_style_table_and_json_match_the_api(tmp_path, rng, vgg19_file):
     (("style", "--output=/no/such.png", "--content=/no/such.png", "--style=/no/such.png"), "no such file"),
     (("translation", "--generated=/no/such/dir", "--target=/no/such/dir"), "no such directory"),
     (("style", "--generated=/tmp"), "--generated not used by `style`"),
+    (("style", "--pooling=min"), "pooling"),
+    (("translation", "--pooling=avg"), "--pooling not used by `translation`"),
 ])
 def test_cli_bad_input_gives_one_error_line(args, message):
     assert message in helpers.one_error_line(_cli(*args))

@@ -1,12 +1,13 @@
 """Evaluate style-transfer results or CycleGAN translations; prints a table, --json writes the numbers.
 
 usage:
-  python -m tfstyle.evaluate style --output O[,O2|DIR] --content C --style S[,S2] [--blend 0.7,0.3] [--json J]
+  python -m tfstyle.evaluate style --output O[,O2|DIR] --content C --style S[,S2] [--blend 0.7,0.3]
+      [--pooling max|avg] [--json J]
   python -m tfstyle.evaluate translation --generated DIR --target DIR [--features vgg|inception] [--json J]
 
 style: content loss (VGG19 block4_conv2) and style loss (block1_conv1..block5_conv1, equal weights)
   of each output against its content and style images, under a fixed evaluator (ImageNet VGG19,
-  max pooling, every output resized to --long_side=512 px), so runs with different settings can
+  max pooling unless --pooling=avg, every output resized to --long_side=512 px), so runs with different settings can
   be compared. With a folder of contents, each output is matched to the content of the same name.
   Lower is closer.
 
@@ -35,7 +36,7 @@ FLAGS = flags.FLAGS
 _USAGE = ("usage: python -m tfstyle.evaluate style --output O --content C --style S [--json J] | "
           "python -m tfstyle.evaluate translation --generated DIR --target DIR [--features vgg|inception] "
           "(see --help)")
-_STYLE_FLAGS = ("output", "content", "style", "blend", "long_side")
+_STYLE_FLAGS = ("output", "content", "style", "blend", "long_side", "pooling")
 _TRANSLATION_FLAGS = ("generated", "target", "features", "inception_weights", "image_size", "max_images",
                       "kid_subsets", "kid_subset_size", "seed")
 
@@ -108,7 +109,7 @@ def _style(config: EvaluateConfig) -> int:
         except ValueError as error:
             raise ValueError(f"{output}: {error}") from None
     evaluator = stylization.StyleEvaluator(weights=config.weights, long_side=config.long_side,
-                                           cache_dir=config.cache_dir)
+                                           cache_dir=config.cache_dir, pooling=config.pooling)
     rows = []
     with cli.Progress(len(outputs), "evaluate", unit="image") as progress:
         for output, content in zip(outputs, contents, strict=True):
@@ -116,6 +117,7 @@ def _style(config: EvaluateConfig) -> int:
             progress.update(1)
     result = {"mode": "style", "evaluator": evaluator.protocol, "results": rows}
     _write_json(config.json, result)
+    print(f"evaluator: {evaluator.protocol['backbone']}, {config.pooling} pooling, long side {config.long_side} px")
     print(_table(["output", "size", "content_loss", "style_loss"],
                  [[row["output"], f"{row['size']['width']}x{row['size']['height']}",
                    f"{row['content_loss']:.6g}", f"{row['style_loss']:.6g}"] for row in rows]))

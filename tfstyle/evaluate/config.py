@@ -10,6 +10,8 @@ from tfstyle.evaluate import metrics  # numpy only: the CLI can fail on bad flag
 MODES = ("style", "translation")
 # The style evaluator's long side in px (`tfstyle.evaluate.stylization`): keep it to compare runs.
 LONG_SIDE = 512
+# The style evaluator's pooling choices (`tfstyle.features.POOLING_MODES`, kept TensorFlow-free here).
+POOLINGS = ("max", "avg")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +25,9 @@ class EvaluateConfig:
     style: tuple[str, ...] = options.option((), "style: style image(s), comma separated")
     blend: tuple[float, ...] = options.option((), "style: one weight per style image (default: equal)")
     long_side: int = options.option(LONG_SIDE, "style: evaluation size in px (keep the default to compare runs)")
+    pooling: str = options.option("max", "style: VGG19 pooling of the evaluator: max (the trained network) or avg "
+                                  "(tfstyle's optimiser default); scores compare only under the same one",
+                                  choices=POOLINGS)
     weights: str = options.option("auto", "VGG19 weights: auto (offline search), imagenet, or a weights file")
     # translation
     generated: str | None = options.option(None, "translation: folder of translated images")

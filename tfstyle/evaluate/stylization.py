@@ -5,8 +5,11 @@ weights, pooling, image and style size), so they cannot rank runs made with diff
 This evaluator scores every output the same way:
 
 * network: ImageNet VGG19 (`tfstyle.features`, weights "auto": Keras' float32 file when it is
-  in Keras' cache, else the offline 8-bit copy; the JSON names the one used), max pooling, the
-  caffe preprocessing of `tfstyle.features` (RGB [0, 1] -> BGR 0-255 minus the ImageNet mean);
+  in Keras' cache, else the offline 8-bit copy; the JSON names the one used), max pooling (the
+  trained network; `pooling="avg"` swaps in average pooling, the features tfstyle's optimiser uses
+  by default: each method scores best on the features it optimises, so compare runs under both;
+  the JSON names the one used), the caffe preprocessing of `tfstyle.features` (RGB [0, 1] ->
+  BGR 0-255 minus the ImageNet mean);
 * content: block4_conv2 (Gatys et al.'s conv4_2), `tfstyle.losses.content_loss`
   (mean squared feature difference);
 * style: block1_conv1 ... block5_conv1 (conv1_1 ... conv5_1), equal weights w_l = 1/5,
@@ -43,7 +46,8 @@ from tfstyle.evaluate.config import LONG_SIDE
 logger = logging.getLogger(__name__)
 
 BACKBONE = "vgg19"
-POOLING = "max"
+POOLING = "max"  # the default: the trained network
+POOLING_MODES = features.POOLING_MODES
 CONTENT_LAYER = "block4_conv2"
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 STYLE_LAYER_WEIGHTS = tuple(1.0 / len(STYLE_LAYERS) for _ in STYLE_LAYERS)
@@ -117,13 +121,20 @@ class StyleEvaluator:
             "imagenet", a file; "random" only for tests).
         long_side: evaluation size in px (default 512); keep it fixed to compare runs.
         cache_dir: folder of converted weights (default `tfstyle.weights.default_cache_dir()`).
+        pooling: "max" (default, the trained network) or "avg" (average pooling, same conv weights);
+            scores under different poolings do not compare.
 
     Raises:
         FileNotFoundError: no weights found (the message says how to get them).
-        ValueError: a weights file of the wrong kind; `long_side` below the VGG19 minimum.
+        ValueError: a weights file of the wrong kind; `long_side` below the VGG19 minimum; an
+            unknown pooling.
     """
 
-    def __init__(self, *, weights: str = "auto", long_side: int = LONG_SIDE, cache_dir: str | None = None):
+    def __init__(self, *, weights: str = "auto", long_side: int = LONG_SIDE, cache_dir: str | None = None,
+                 pooling: str = POOLING):
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"unknown pooling {pooling!r}: use one of {', '.join(POOLING_MODES)}")
+        self.pooling = pooling
         self.layers = (CONTENT_LAYER, *STYLE_LAYERS)
         minimum = features.min_image_size(BACKBONE, self.layers)
         if long_side < minimum:
@@ -131,7 +142,7 @@ class StyleEvaluator:
         self.long_side = int(long_side)
         self.weights = weights_lib.resolve_weights(BACKBONE, weights, cache_dir=cache_dir)
         self.extractor = features.build_feature_extractor(
-            BACKBONE, self.layers, weights=self.weights.path or "random", pooling=POOLING,
+            BACKBONE, self.layers, weights=self.weights.path or "random", pooling=self.pooling,
             cache_dir=cache_dir)
         self._grams: dict[tuple, dict[str, tf.Tensor]] = {}
 
@@ -142,7 +153,7 @@ class StyleEvaluator:
             "backbone": BACKBONE,
             "weights": self.weights.description,
             "weights_source": self.weights.source,
-            "pooling": POOLING,
+            "pooling": self.pooling,
             "preprocessing": "caffe: RGB [0, 1] x 255 -> BGR minus the ImageNet mean (tfstyle.features)",
             "content_layer": CONTENT_LAYER,
             "style_layers": list(STYLE_LAYERS),
@@ -232,7 +243,8 @@ class StyleEvaluator:
 
 def evaluate_stylization(output: images.ImageLike, content: images.ImageLike, styles: Sequence[images.ImageLike],
                          blend: Sequence[float] | None = None, *, weights: str = "auto",
-                         long_side: int = LONG_SIDE, cache_dir: str | None = None) -> dict:
+                         long_side: int = LONG_SIDE, cache_dir: str | None = None,
+                         pooling: str = POOLING) -> dict:
     """Content and style loss of one stylised image under the fixed evaluator.
 
     Builds a `StyleEvaluator` (use one directly to score many outputs without rebuilding VGG19).
@@ -240,11 +252,11 @@ def evaluate_stylization(output: images.ImageLike, content: images.ImageLike, st
     Args:
         output: the stylised image (path, uint8 or float32 [H, W, 3] in [0, 1]).
         content: its content photo; styles: its style image(s); blend: style weights.
-        weights, long_side, cache_dir: see `StyleEvaluator` (keep the defaults to compare runs).
+        weights, long_side, cache_dir, pooling: see `StyleEvaluator` (keep them fixed to compare runs).
 
     Returns:
         {"output", "content", "styles", "blend", "size", "content_loss", "style_loss",
          "style_loss_per_layer", "evaluator": the evaluator's `protocol`}.
     """
-    evaluator = StyleEvaluator(weights=weights, long_side=long_side, cache_dir=cache_dir)
+    evaluator = StyleEvaluator(weights=weights, long_side=long_side, cache_dir=cache_dir, pooling=pooling)
     return {**evaluator.evaluate(output, content, styles, blend), "evaluator": evaluator.protocol}
