@@ -19,6 +19,20 @@ and layers, one stage):
   the TensorFlow tutorial, which computes its targets once);
 * ``scipy``: `scipy.optimize.minimize(method="L-BFGS-B")` with the [0, 1] box, driving the same
   loss+gradient `tf.function`; every evaluation goes device -> host (float64) -> device.
+* ``recipe``: the peer anyone can copy, the TensorFlow style-transfer tutorial's recipe written the way
+  the tutorial writes it, sharing nothing with tfstyle but the image files, the weights file and the
+  image sizes: `keras.applications.VGG19` (max pooling) fed `keras.applications.vgg19.preprocess_input`
+  of the 255-scaled image; content block5_conv2, style block1_conv1 .. block5_conv1; Gram = einsum
+  over positions / number of locations; targets computed once before the loop; loss = 1e-2 x mean over
+  layers of the mean squared Gram difference + 1e4 x mean over layers of the mean squared feature
+  difference + 30 x `tf.image.total_variation`; `tf.optimizers.Adam(0.02, beta_1=0.99, epsilon=0.1)`
+  in a `@tf.function` train step (GradientTape, `apply_gradients`, then the image clipped to [0, 1]).
+  Its loss/start is on its own objective (it optimises another one); its FLOPs go to block5_conv2.
+
+The ``lbfgs`` row with XLA off (stylize()'s defaults) and the ``recipe`` row also give a start-up
+figure: wall seconds from the row's process start (the parent's clock just before it spawns the
+child: interpreter, imports, weights, model build, targets, tracing) to the end of the first
+iteration, printed below the table and stored as "startup".
 
 Every row runs in its own subprocess, so its peak memory is its own: peak RSS (VmHWM of
 /proc/self/status) on CPU, `tf.config.experimental.get_memory_info` on GPU. A row takes `warmup`
@@ -55,9 +69,10 @@ STYLE_IMAGE = os.path.join(REPO, "tfstyle", "assets", "vangogh_starry_night.jpg"
 
 # (method, jit) in table order; the references and scipy run with XLA off only.
 ROWS = (("adam", False), ("adam", True), ("lbfgs", False), ("lbfgs", True),
-        ("floor", False), ("recompute", False), ("scipy", False))
-METHODS = ("adam", "lbfgs", "floor", "recompute", "scipy")
+        ("floor", False), ("recompute", False), ("scipy", False), ("recipe", False))
+METHODS = ("adam", "lbfgs", "floor", "recompute", "scipy", "recipe")
 STYLIZE_METHODS = ("adam", "lbfgs")  # the rows that run stylize()'s own code, with XLA off and on
+STARTUP_ROW = ("lbfgs", False)  # stylize()'s default path (OptimizeConfig's optimizer and jit), against the recipe
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,8 +112,7 @@ def vgg_forward_flops(height: int, width: int, deepest: str = "block5_conv1") ->
 
 
 def _problem(spec: dict):
-    """The problem `stylize()` would set up for this row: (stylizer, content [1, size, size, 3] in [0, 1],
-    the style image as the stage sees it, and the stage's loss function on one device).
+    """The problem `stylize()` would set up for this row: (stylizer, content [1, size, size, 3] in [0, 1]).
 
     The config is `OptimizeConfig()` with the row's solver, XLA setting and weights, one stage, on one
     device (`one_device`: the first GPU, else the CPU).
@@ -118,22 +132,22 @@ def _problem(spec: dict):
     style = images.load_image(STYLE_IMAGE)
     stylizer = transfer.Stylizer([style], config, strategy)
     content = np.asarray(images.resize(images.load_image(CONTENT_IMAGE), (size, size)))[None]
-    (style_batch,) = stylizer.style_images(content[0], size)
-    loss_fn = stylizer.loss_function(content, size)
-    return stylizer, content, style_batch, loss_fn
+    return stylizer, content
 
 
 def _stylize_row(stylizer, content, total: int):
-    """stylize()'s own stage: (seconds per iteration, evaluations per iteration, final images)."""
+    """stylize()'s own stage: (seconds per iteration, evaluations per iteration, final images, wall
+    clock `time.time()` when the first iteration was done)."""
     stage = stylizer.begin_stage(content, content.shape[2], content)  # init "content", as stylize() starts
-    times, evaluations = [], [stage.evaluations]
+    times, evaluations, first_done = [], [stage.evaluations], None
     for _ in range(total):
         start = time.perf_counter()
         stage.run(1)  # returns the loss as a float: waits for the device
         times.append(time.perf_counter() - start)
+        first_done = first_done or time.time()
         evaluations.append(stage.evaluations)
     per_iteration = [b - a for a, b in zip(evaluations, evaluations[1:], strict=False)]
-    return times, per_iteration, stage.images()
+    return times, per_iteration, stage.images(), first_done
 
 
 def _floor_row(loss_fn, x0, total: int, jit: bool, learning_rate: float):
@@ -203,6 +217,91 @@ def _recompute_row(stylizer, content, style, total: int, learning_rate: float):
     return times, [1] * total, tf.convert_to_tensor(image)
 
 
+def _recipe_row(spec: dict, total: int):
+    """The tutorial's recipe (module docstring), on its own: (seconds per iteration, evaluations per
+    iteration, start loss, final loss, wall clock when the first iteration was done)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfstyle import images  # file reading and resizing only, so the inputs are the other rows' pixels
+    from tfstyle import weights as weights_lib  # which file: the one tfstyle's rows load
+
+    size = spec["size"]
+    content_image = tf.constant(np.asarray(images.resize(images.load_image(CONTENT_IMAGE), (size, size)))[None])
+    style_image = tf.constant(np.asarray(images.resize_long_side(images.load_image(STYLE_IMAGE), size))[None])
+
+    content_layers = ["block5_conv2"]
+    style_layers = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
+    num_content_layers, num_style_layers = len(content_layers), len(style_layers)
+    style_weight, content_weight, total_variation_weight = 1e-2, 1e4, 30
+
+    def vgg_layers(layer_names):
+        weights_path = weights_lib.resolve_weights("vgg19", spec.get("weights", "auto")).path  # None: random
+        vgg = keras.applications.VGG19(include_top=False, weights=weights_path)
+        vgg.trainable = False
+        outputs = [vgg.get_layer(name).output for name in layer_names]
+        return keras.Model([vgg.input], outputs)
+
+    def gram_matrix(input_tensor):
+        result = tf.linalg.einsum("bijc,bijd->bcd", input_tensor, input_tensor)
+        input_shape = tf.shape(input_tensor)
+        num_locations = tf.cast(input_shape[1] * input_shape[2], tf.float32)
+        return result / num_locations
+
+    vgg = vgg_layers(style_layers + content_layers)
+
+    def style_content(inputs):
+        """inputs: float32 [1, H, W, 3] RGB in [0, 1] -> {"style": Grams, "content": features}."""
+        preprocessed_input = keras.applications.vgg19.preprocess_input(inputs * 255.0)
+        outputs = vgg(preprocessed_input)
+        style_outputs = [gram_matrix(output) for output in outputs[:num_style_layers]]
+        content_outputs = outputs[num_style_layers:]
+        return {"content": dict(zip(content_layers, content_outputs, strict=True)),
+                "style": dict(zip(style_layers, style_outputs, strict=True))}
+
+    style_targets = style_content(style_image)["style"]  # once, before the loop
+    content_targets = style_content(content_image)["content"]
+
+    def style_content_loss(outputs):
+        style_loss = tf.add_n([tf.reduce_mean((outputs["style"][name] - style_targets[name]) ** 2)
+                               for name in style_layers]) * style_weight / num_style_layers
+        content_loss = tf.add_n([tf.reduce_mean((outputs["content"][name] - content_targets[name]) ** 2)
+                                 for name in content_layers]) * content_weight / num_content_layers
+        return style_loss + content_loss
+
+    def clip_0_1(image):
+        return tf.clip_by_value(image, clip_value_min=0.0, clip_value_max=1.0)
+
+    image = tf.Variable(content_image)
+    opt = tf.optimizers.Adam(learning_rate=0.02, beta_1=0.99, epsilon=1e-1)
+
+    @tf.function
+    def train_step(image):
+        with tf.GradientTape() as tape:
+            outputs = style_content(image)
+            loss = style_content_loss(outputs)
+            loss += total_variation_weight * tf.image.total_variation(image)
+        grad = tape.gradient(loss, image)
+        opt.apply_gradients([(grad, image)])
+        image.assign(clip_0_1(image))
+        return loss  # the tutorial returns nothing; the timer reads it to wait for the step
+
+    times, first_done = [], None
+    for _ in range(total):
+        start = time.perf_counter()
+        train_step(image).numpy()
+        times.append(time.perf_counter() - start)
+        first_done = first_done or time.time()
+
+    @tf.function
+    def total_loss(x):
+        return tf.reduce_sum(style_content_loss(style_content(x))
+                             + total_variation_weight * tf.image.total_variation(x))
+
+    return times, [1] * total, float(total_loss(content_image)), float(total_loss(image)), first_done
+
+
 def _scipy_row(loss_fn, x0, total: int, history_size: int):
     """scipy L-BFGS-B on the [0, 1] box; per-iteration times from the callback's timestamps."""
     import numpy as np
@@ -246,30 +345,35 @@ def run_row(spec: dict) -> dict:
 
     baseline_rss = benchmarking.status_bytes("VmRSS:")
     gpus = tf.config.list_logical_devices("GPU")
-    stylizer, content, style, loss_fn = _problem(spec)
-    config = stylizer.config
-    loss_eval = tf.function(lambda x: loss_fn(x)[0])
-    start_loss = float(loss_eval(content))
     total = spec["warmup"] + spec["iterations"]
-    method, jit, note = spec["method"], spec["jit"], ""
+    method, jit, note, first_done = spec["method"], spec["jit"], "", None
     if gpus:
         tf.config.experimental.reset_memory_stats("GPU:0")
-    if method in STYLIZE_METHODS:
-        times, evaluations, x = _stylize_row(stylizer, content, total)
-    elif method == "floor":
-        times, evaluations, x = _floor_row(loss_fn, content, total, jit, config.learning_rate)
-    elif method == "recompute":
-        times, evaluations, x = _recompute_row(stylizer, content, style, total, config.learning_rate)
-    elif method == "scipy":
-        times, evaluations, x, note = _scipy_row(loss_fn, content, total, config.lbfgs_history)
+    if method == "recipe":  # nothing of tfstyle's objective is built in its process
+        times, evaluations, start_loss, final_loss, first_done = _recipe_row(spec, total)
     else:
-        raise ValueError(f"unknown method {method!r}")
-    final_loss = float(loss_eval(tf.clip_by_value(x, 0.0, 1.0)))
+        stylizer, content = _problem(spec)
+        config = stylizer.config
+        if method in STYLIZE_METHODS:  # first, so that its start-up is stylize()'s and nothing else's
+            times, evaluations, x, first_done = _stylize_row(stylizer, content, total)
+        loss_fn = stylizer.loss_function(content, spec["size"])
+        loss_eval = tf.function(lambda x: loss_fn(x)[0])
+        if method == "floor":
+            times, evaluations, x = _floor_row(loss_fn, content, total, jit, config.learning_rate)
+        elif method == "recompute":
+            (style,) = stylizer.style_images(content[0], spec["size"])
+            times, evaluations, x = _recompute_row(stylizer, content, style, total, config.learning_rate)
+        elif method == "scipy":
+            times, evaluations, x, note = _scipy_row(loss_fn, content, total, config.lbfgs_history)
+        elif method not in STYLIZE_METHODS:
+            raise ValueError(f"unknown method {method!r}")
+        start_loss = float(loss_eval(content))
+        final_loss = float(loss_eval(tf.clip_by_value(x, 0.0, 1.0)))
     timed = times[spec["warmup"]:] or times
     timed_evaluations = evaluations[spec["warmup"]:] or evaluations
     seconds = statistics.median(timed)
     evaluations_per_iteration = sum(timed_evaluations) / len(timed_evaluations)
-    forward = vgg_forward_flops(spec["size"], spec["size"])
+    forward = vgg_forward_flops(spec["size"], spec["size"], "block5_conv2" if method == "recipe" else "block5_conv1")
     flops = evaluations_per_iteration * 2 * forward + (2 * forward if method == "recompute" else 0)
     row = {
         **spec,
@@ -286,6 +390,8 @@ def run_row(spec: dict) -> dict:
         "peak_rss_bytes": benchmarking.status_bytes("VmHWM:"),
         "note": str(note),
     }
+    if first_done is not None and "spawned_at" in spec:
+        row["startup_seconds"] = first_done - spec["spawned_at"]
     if gpus:
         row["gpu_peak_bytes"] = tf.config.experimental.get_memory_info("GPU:0")["peak"]
     return row
@@ -315,6 +421,32 @@ def format_table(rows: list[dict], gpu: bool) -> str:
         peak = row.get("gpu_peak_bytes") if gpu else row["peak_rss_bytes"]
         lines.append(f"{name} {row['ms_per_iteration']:>9.1f} {row['evaluations_per_iteration']:>8.2f} "
                      f"{row['gflops']:>8.1f} {_gib(peak):>12} {row['relative_loss']:>10.4f}")
+    return "\n".join(lines)
+
+
+def startup_rows(rows: list[dict]) -> list[dict]:
+    """Per size: seconds from process start to the first iteration done, stylize()'s default path and the recipe."""
+    found = {}
+    for row in rows:
+        if "startup_seconds" not in row:
+            continue
+        if (row["method"], row["jit"]) == STARTUP_ROW:
+            found.setdefault(row["size"], {})["tfstyle"] = row["startup_seconds"]
+        elif row["method"] == "recipe":
+            found.setdefault(row["size"], {})["recipe"] = row["startup_seconds"]
+    return [{"size": size, "tfstyle_seconds": value.get("tfstyle"), "recipe_seconds": value.get("recipe")}
+            for size, value in sorted(found.items())]
+
+
+def format_startup(startup: list[dict]) -> str:
+    def seconds(value):
+        return "-" if value is None else f"{value:.1f} s"
+
+    method, jit = STARTUP_ROW
+    lines = [f"start-up (process start -> first iteration done): tfstyle = stylize()'s default path "
+             f"({method}, xla {'on' if jit else 'off'}), recipe = the tutorial's recipe"]
+    lines += [f"{row['size']:>5} tfstyle {seconds(row['tfstyle_seconds']):>8}  "
+              f"recipe {seconds(row['recipe_seconds']):>8}" for row in startup]
     return "\n".join(lines)
 
 
@@ -372,15 +504,21 @@ def main(argv=None) -> int:
     rows, started = [], time.perf_counter()
     for spec in specs:
         row_start = time.perf_counter()
+        spec["spawned_at"] = time.time()  # the child's start-up clock starts here
         row = benchmarking.spawn_row(__file__, spec, args.timeout)
         rows.append(row)
         outcome = row["error"] if "error" in row else f"{row['ms_per_iteration']:.1f} ms/it"
         print(f"  {spec['size']} px {spec['method']} xla={'on' if spec['jit'] else 'off'}: {outcome} "
               f"({time.perf_counter() - row_start:.0f} s)", flush=True)
     table = format_table(rows, gpu)
+    startup = startup_rows(rows)
     print()
     print(table)
-    print("\nGFLOP/s: VGG19 3x3 convs up to block5_conv1, forward + backward = 2x forward per evaluation "
+    if startup:
+        print()
+        print(format_startup(startup))
+    print("\nGFLOP/s: VGG19 3x3 convs up to block5_conv1 (recipe: block5_conv2), forward + backward = 2x forward "
+          "per evaluation "
           "(frozen weights: no weight gradients); loss/start: total loss of the clipped image relative "
           "to the content start.")
 
@@ -395,11 +533,14 @@ def main(argv=None) -> int:
         "machine": machine,
         "settings": {"sizes": sizes, "warmup": args.warmup, "iterations": args.iterations, "methods": methods,
                      "xla": args.xla, "quick": args.quick, "weights": args.weights},
-        "flops_note": "3x3 convs of VGG19 up to block5_conv1, 2 FLOPs per multiply-add; per evaluation "
+        "flops_note": "3x3 convs of VGG19 up to block5_conv1 (recipe: block5_conv2), 2 FLOPs per multiply-add; "
+                      "per evaluation "
                       "2x forward (input gradients only); recompute steps add 2 forwards",
         "wall_seconds": time.perf_counter() - started,
         "rows": rows,
+        "startup": startup,
         "table": table,
+        "startup_table": format_startup(startup) if startup else "",
     }
     files.write_text(output, json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {os.path.relpath(output, os.getcwd())}")

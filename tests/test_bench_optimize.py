@@ -4,9 +4,12 @@ import importlib.util
 import json
 import statistics
 import sys
+import time
 
 import helpers
 import pytest
+
+from tfstyle.optimize.config import OptimizeConfig
 
 SCRIPT = helpers.REPO / "experiments" / "bench_optimize.py"
 
@@ -32,20 +35,26 @@ def test_vgg_forward_flops_by_hand(bench):
 def test_rows_are_stylize_and_honest_peers(bench, capsys):
     assert bench.STYLIZE_METHODS == ("adam", "lbfgs")
     assert "tutorial" not in bench.METHODS  # the old loop was not the TF tutorial's recipe
+    assert "recipe" in bench.METHODS
+    # The start-up row is stylize()'s default path, whatever the defaults become.
+    assert bench.STARTUP_ROW == (OptimizeConfig().optimizer, OptimizeConfig().jit)
     with pytest.raises(SystemExit) as raised:
         bench.parse_args(["--methods", "tutorial"])
     assert raised.value.code == 2 and "unknown --methods tutorial" in capsys.readouterr().err
 
 
-def test_one_row_at_32_px_with_random_weights(tmp_path):
-    """The whole script (parent + one row in its own process) on stylize()'s L-BFGS path: the JSON it writes."""
+def test_rows_at_32_px_with_random_weights(tmp_path, bench):
+    """The whole script (parent + each row in its own process) on stylize()'s L-BFGS path and the tutorial's
+    recipe: the JSON it writes, and the start-up of both."""
     output = tmp_path / "bench.json"
-    result = helpers.run_script(SCRIPT, "--sizes=32", "--methods=lbfgs", "--xla=off", "--iterations=2",
+    started = time.time()
+    result = helpers.run_script(SCRIPT, "--sizes=32", "--methods=lbfgs,recipe", "--xla=off", "--iterations=2",
                                 "--warmup=1", "--weights=random", f"--output={output}", timeout=300)
+    wall = time.time() - started
     assert result.returncode == 0, result.stderr[-2000:] + result.stdout[-2000:]
     report = json.loads(output.read_text())
     assert report["benchmark"] == "bench_optimize" and report["settings"]["weights"] == "random"
-    (row,) = report["rows"]
+    row, recipe = report["rows"]
     assert (row["size"], row["method"], row["jit"], row["weights"]) == (32, "lbfgs", False, "random")
     assert row["iterations_done"] == 3 and len(row["ms_per_iteration_all"]) == 3
     assert row["ms_per_iteration"] == pytest.approx(statistics.median(row["ms_per_iteration_all"][1:]))
@@ -55,3 +64,22 @@ def test_one_row_at_32_px_with_random_weights(tmp_path):
     assert 0.0 < row["relative_loss"] < 1.0
     assert row["peak_rss_bytes"] > 100 * 2**20
     assert "lbfgs" in report["table"] and report["table"] in result.stdout
+
+    # The recipe: one Adam step per iteration, its FLOPs to block5_conv2, its own loss lowered by 3 steps.
+    assert (recipe["size"], recipe["method"], recipe["iterations_done"]) == (32, "recipe", 3)
+    assert recipe["evaluations_per_iteration"] == 1
+    assert recipe["gflop_per_iteration"] == pytest.approx(2 * bench.vgg_forward_flops(32, 32, "block5_conv2") / 1e9)
+    assert recipe["gflop_per_iteration"] > row["gflop_per_iteration"] / row["evaluations_per_iteration"]
+    assert 0.0 < recipe["relative_loss"] < 1.0 and recipe["start_loss"] > 0
+    assert "recipe" in report["table"]
+
+    # Start-up: process start -> first iteration, inside the parent's run, and both rows reported.
+    (startup,) = report["startup"]
+    assert startup["size"] == 32
+    assert startup["tfstyle_seconds"] == row["startup_seconds"]
+    assert startup["recipe_seconds"] == recipe["startup_seconds"]
+    for seconds in (row["startup_seconds"], recipe["startup_seconds"]):
+        assert 0.0 < seconds < wall
+    # The first iteration ends the start-up: it is at least as long as that iteration itself.
+    assert recipe["startup_seconds"] > recipe["ms_per_iteration_all"][0] / 1e3
+    assert report["startup_table"] in result.stdout
