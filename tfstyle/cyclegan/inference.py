@@ -59,12 +59,14 @@ def restore_generator(generator: keras.Model, model_dir: str | os.PathLike, dire
     _check_direction(direction)
     run_dir = rundir.RunDir(model_dir)
     attribute = DIRECTIONS[direction]
-    path = run_dir.restore_required(
-        tf.train.Checkpoint(**{attribute: generator}), partial=True,
-        hint=f"train first with python -m tfstyle.cyclegan.train --model_dir {os.fspath(model_dir)} ...",
-    )
+    path = run_dir.restore_required(tf.train.Checkpoint(**{attribute: generator}), partial=True,
+                                    hint=_train_first(model_dir))
     logger.info("restored %s (%s) from %s", attribute, generator.name, path)
     return path
+
+
+def _train_first(model_dir: str | os.PathLike) -> str:
+    return f"train first with python -m tfstyle.cyclegan.train --model_dir {os.fspath(model_dir)} ..."
 
 
 def load_generator(
@@ -89,6 +91,7 @@ def load_generator(
     run_dir = rundir.RunDir(model_dir)
     run_dir.check_exists()
     config = run_dir.load_config(config_lib.TrainConfig, task=config_lib.TASK)
+    run_dir.check_has_checkpoint(_train_first(model_dir))  # before building the generator: fail at once
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         generator = models.build_generator(

@@ -222,6 +222,17 @@ class RunDir:
                              f"{'; '.join(errors)}")
         return None
 
+    def check_has_checkpoint(self, hint: str = "") -> None:
+        """Raises FileNotFoundError when the run has no checkpoint at all (`hint` says how to make one).
+
+        Cheap (file names only): readers call it before building models, so a run that never saved
+        fails at once.
+        """
+        if not self.has_checkpoint():
+            raise FileNotFoundError(
+                f"{self.path} has no checkpoint (nothing in {self.checkpoint_dir}){'; ' + hint if hint else ''}"
+            )
+
     def restore_required(self, checkpoint: tf.train.Checkpoint, *, partial: bool = True, hint: str = "") -> str:
         """`restore` for readers (translate, export, stylise): a run without a checkpoint is an error.
 
@@ -229,9 +240,7 @@ class RunDir:
             FileNotFoundError: no checkpoint at all (`hint` says how to make one).
             ValueError: none of the checkpoints can be restored into `checkpoint`.
         """
+        self.check_has_checkpoint(hint)
         path = self.restore(checkpoint, partial=partial)
-        if path is None:
-            raise FileNotFoundError(
-                f"{self.path} has no checkpoint (nothing in {self.checkpoint_dir}){'; ' + hint if hint else ''}"
-            )
+        assert path is not None  # there were candidates: restore returned one or raised
         return path
