@@ -4,6 +4,7 @@
     python experiments/bench_optimize.py --quick          # smoke run, 64 px, a few iterations
     python experiments/bench_optimize.py --sizes 1024 --methods adam,lbfgs --iterations 2 --warmup 1
     python experiments/bench_optimize.py --sizes 32 --methods adam --xla off --weights random  # smoke test
+    python experiments/bench_optimize.py --sizes 256 --methods adam,lbfgs --xla off --precision float32,bf16
 
 Rows, for every size (square images: the bundled astronaut photo in the bundled Starry Night's style,
 VGG19 with the real weights unless --weights says otherwise, the default `OptimizeConfig` objective
@@ -12,6 +13,8 @@ and layers, one stage):
 * ``adam`` / ``lbfgs``: what `stylize()` runs, XLA off and on: `tfstyle.optimize.transfer.Stylizer`
   builds the targets and the compiled chunk over `strategy.run` (`begin_stage`), and each timed
   iteration is one `StageRun.run(1)` call, the very function `stylize()` calls between progress reports;
+  `--precision float32,bf16` runs each of them with `OptimizeConfig.precision` float32 and bf16 (the
+  other rows are float32);
 * ``floor``: a bare `tf.GradientTape` step over the same feature model and the same precomputed
   targets in one `tf.function`, with the Adam update written inline: the least any Adam loop can cost;
 * ``recompute``: a `tf.Variable` image with `keras`' Adam whose step recomputes the content and
@@ -127,7 +130,7 @@ def _problem(spec: dict):
     optimizer = spec["method"] if spec["method"] in STYLIZE_METHODS else "adam"
     requested = OptimizeConfig(image_size=size, iterations=spec["warmup"] + spec["iterations"], scales=1,
                                optimizer=optimizer, jit=spec["jit"], weights=spec.get("weights", "auto"),
-                               strategy="one_device")
+                               strategy="one_device", precision=spec.get("precision", "float32"))
     config, strategy = transfer.resolve(requested, 1)
     style = images.load_image(STYLE_IMAGE)
     stylizer = transfer.Stylizer([style], config, strategy)
@@ -410,11 +413,12 @@ def _gib(value) -> str:
 
 def format_table(rows: list[dict], gpu: bool) -> str:
     memory = "GPU peak GiB" if gpu else "peak RSS GiB"
-    header = (f"{'size':>5} {'method':<9} {'xla':<3} {'ms/it':>9} {'evals/it':>8} {'GFLOP/s':>8} "
+    header = (f"{'size':>5} {'method':<9} {'xla':<3} {'dtype':<7} {'ms/it':>9} {'evals/it':>8} {'GFLOP/s':>8} "
               f"{memory:>12} {'loss/start':>10}")
     lines = [header, "-" * len(header)]
     for row in rows:
-        name = f"{row['size']:>5} {row['method']:<9} {'on' if row['jit'] else 'off':<3}"
+        name = (f"{row['size']:>5} {row['method']:<9} {'on' if row['jit'] else 'off':<3} "
+                f"{row.get('precision', 'float32'):<7}")
         if "error" in row:
             lines.append(f"{name} error: {row['error']}")
             continue
@@ -430,7 +434,7 @@ def startup_rows(rows: list[dict]) -> list[dict]:
     for row in rows:
         if "startup_seconds" not in row:
             continue
-        if (row["method"], row["jit"]) == STARTUP_ROW:
+        if (row["method"], row["jit"]) == STARTUP_ROW and row.get("precision", "float32") == "float32":
             found.setdefault(row["size"], {})["tfstyle"] = row["startup_seconds"]
         elif row["method"] == "recipe":
             found.setdefault(row["size"], {})["recipe"] = row["startup_seconds"]
@@ -460,6 +464,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--xla", default="off,on", help="off, on or off,on (the adam / lbfgs rows only)")
     parser.add_argument("--weights", default="auto", help="VGG weights (OptimizeConfig.weights): auto (the real "
                         "ImageNet weights), random (smoke tests: same cost, meaningless loss), or a path")
+    parser.add_argument("--precision", default="float32", help="float32, bf16 or float32,bf16 (OptimizeConfig."
+                        "precision of the adam / lbfgs rows; the others run in float32)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, 3 iterations, 1 warm-up")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")
     parser.add_argument("--output", default=None, help="JSON path (default experiments/results/...)")
@@ -474,6 +480,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.iterations < 1 or args.warmup < 0:
         parser.error("--iterations must be >= 1 and --warmup >= 0")
     unknown = set(args.methods.split(",")) - set(METHODS)
+    if set(args.precision.split(",")) - {"float32", "bf16"}:
+        parser.error(f"unknown --precision {args.precision}: use float32, bf16 or float32,bf16")
     if unknown:
         parser.error(f"unknown --methods {', '.join(sorted(unknown))}: use {', '.join(METHODS)}")
     return args
@@ -491,10 +499,12 @@ def main(argv=None) -> int:
     sizes = [int(s) for s in (args.sizes or ("256,512,1024" if gpu else "256,512")).split(",")]
     xla = {"off": [False], "on": [True], "off,on": [False, True], "on,off": [False, True]}[args.xla]
     methods = args.methods.split(",")
-    specs = [{"size": size, "method": method, "jit": jit, "warmup": args.warmup,
+    precisions = args.precision.split(",")
+    specs = [{"size": size, "method": method, "jit": jit, "precision": precision, "warmup": args.warmup,
               "iterations": args.iterations}
              for size in sizes for method, jit in ROWS
-             if method in methods and (jit in xla or method not in STYLIZE_METHODS)]
+             if method in methods and (jit in xla or method not in STYLIZE_METHODS)
+             for precision in (precisions if method in STYLIZE_METHODS else ["float32"])]
     for spec in specs:
         spec["weights"] = args.weights
     print(f"device: {', '.join(machine['gpus']) or machine['cpu_model']} ({machine['cpu_cores']} cores, "
@@ -508,7 +518,8 @@ def main(argv=None) -> int:
         row = benchmarking.spawn_row(__file__, spec, args.timeout)
         rows.append(row)
         outcome = row["error"] if "error" in row else f"{row['ms_per_iteration']:.1f} ms/it"
-        print(f"  {spec['size']} px {spec['method']} xla={'on' if spec['jit'] else 'off'}: {outcome} "
+        print(f"  {spec['size']} px {spec['method']} xla={'on' if spec['jit'] else 'off'} {spec['precision']}: "
+              f"{outcome} "
               f"({time.perf_counter() - row_start:.0f} s)", flush=True)
     table = format_table(rows, gpu)
     startup = startup_rows(rows)
@@ -532,7 +543,7 @@ def main(argv=None) -> int:
         "date": date,
         "machine": machine,
         "settings": {"sizes": sizes, "warmup": args.warmup, "iterations": args.iterations, "methods": methods,
-                     "xla": args.xla, "quick": args.quick, "weights": args.weights},
+                     "xla": args.xla, "precision": args.precision, "quick": args.quick, "weights": args.weights},
         "flops_note": "3x3 convs of VGG19 up to block5_conv1 (recipe: block5_conv2), 2 FLOPs per multiply-add; "
                       "per evaluation "
                       "2x forward (input gradients only); recompute steps add 2 forwards",

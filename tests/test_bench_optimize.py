@@ -41,6 +41,9 @@ def test_rows_are_stylize_and_honest_peers(bench, capsys):
     with pytest.raises(SystemExit) as raised:
         bench.parse_args(["--methods", "tutorial"])
     assert raised.value.code == 2 and "unknown --methods tutorial" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as raised:
+        bench.parse_args(["--precision", "float32,fp16"])
+    assert raised.value.code == 2 and "unknown --precision float32,fp16" in capsys.readouterr().err
 
 
 def test_rows_at_32_px_with_random_weights(tmp_path, bench):
@@ -64,6 +67,7 @@ def test_rows_at_32_px_with_random_weights(tmp_path, bench):
     assert 0.0 < row["relative_loss"] < 1.0
     assert row["peak_rss_bytes"] > 100 * 2**20
     assert "lbfgs" in report["table"] and report["table"] in result.stdout
+    assert row["precision"] == "float32" and report["settings"]["precision"] == "float32"  # the default
 
     # The recipe: one Adam step per iteration, its FLOPs to block5_conv2, its own loss lowered by 3 steps.
     assert (recipe["size"], recipe["method"], recipe["iterations_done"]) == (32, "recipe", 3)

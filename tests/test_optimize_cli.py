@@ -239,6 +239,11 @@ def test_style_blend_count_mismatch(workspace):
     assert "--style_blend has 3 weights but --style has 2 images" in message
 
 
+def test_unknown_precision(workspace):
+    message = run_bad(workspace, "--precision=fp16")
+    assert "precision" in message and "fp16" in message
+
+
 @pytest.mark.parametrize("flag", ["--style_layers=block1_conv1,block9_conv9", "--content_layers=conv4_2"])
 def test_unknown_layer_name(workspace, flag):
     bad = flag.split(",")[-1].split("=")[-1]
@@ -256,6 +261,7 @@ def test_default_run_writes_a_decodable_image_and_prints_its_path(tmp_path):
     result = run_cli(*FAST, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    assert "precision float32: VGG passes in float32" in result.stderr  # the default, logged
     expected = tmp_path / "astronaut_vangogh_starry_night.png"
     assert result.stdout.strip() == str(expected)
     image = images.read_image_uint8(expected)
@@ -285,8 +291,9 @@ def test_save_every_writes_intermediate_images(workspace):
     output = workspace / "out" / "result.jpg"
     result = run_cli(f"--content={workspace / 'in' / 'photo.png'}", f"--style={workspace / 'in' / 'painting.png'}",
                      f"--output={output}", "--image_size=32", "--iterations=4", "--weights=random",
-                     "--optimizer=adam", "--save_every=2", cwd=workspace)
+                     "--optimizer=adam", "--save_every=2", "--precision=bf16", cwd=workspace)
     assert result.returncode == 0, result.stderr
+    assert "precision bf16: VGG passes in bfloat16" in result.stderr  # the log says which precision ran
     # Steps 2 (intermediate) and 4 (the final result, not repeated as an intermediate).
     assert sorted(os.listdir(workspace / "out")) == ["result.jpg", "result_00002.jpg"]
     for name in ("result.jpg", "result_00002.jpg"):
@@ -298,6 +305,6 @@ def test_help_lists_the_flags(tmp_path):
     assert result.returncode == 0
     text = result.stdout + result.stderr
     for flag in ("--content", "--style", "--style_blend", "--preserve_colors", "--init", "--optimizer",
-                 "--image_size", "--scales", "--save_every", "--strategy", "--weights"):
+                 "--image_size", "--scales", "--save_every", "--strategy", "--weights", "--precision"):
         assert flag in text, flag
     assert "Traceback" not in text

@@ -25,6 +25,7 @@ from tfstyle.optimize.config import OptimizeConfig
     ({"backbone": "resnet50"}, "--backbone"),
     ({"pooling": "min"}, "--pooling"),
     ({"strategy": "tpu"}, "--strategy"),
+    ({"precision": "fp16"}, "--precision"),
     ({"init": "no/such/start.png"}, "--init"),
     ({"style_blend": (1.0, -0.5)}, "--style_blend"),
     ({"style_blend": (0.0, 0.0)}, "--style_blend"),

@@ -227,6 +227,48 @@ def test_stage_run_is_the_step_stylize_runs(content, style, optimizer="lbfgs"):
     np.testing.assert_allclose(loss_at_result, own[-1], rtol=1e-4)  # L-BFGS reports the loss of its image
 
 
+def test_bf16_runs_vgg_in_bfloat16_and_keeps_the_rest_float32(content, style):
+    """precision="bf16" at 32 px: the extractor's convolutions compute in bfloat16 (weights float32), the
+    preprocessing, image variable, Grams, losses and gradients stay float32, and the global policy is back."""
+    import tensorflow as tf
+
+    from tfstyle.optimize import solvers
+
+    stylizers = {}
+    for precision in ("float32", "bf16"):
+        keras.utils.set_random_seed(0)
+        config, strategy = transfer.resolve(
+            OptimizeConfig(image_size=32, iterations=2, optimizer="adam", precision=precision, **FAST), 1)
+        stylizers[precision] = transfer.Stylizer([style], config, strategy)
+    assert keras.config.dtype_policy().name == "float32"  # the policy was set only while building
+
+    bf16 = stylizers["bf16"]
+    convs = [layer for layer in bf16.extractor.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+    assert all(weight.dtype == "float32" for layer in convs for weight in layer.weights)
+    assert bf16.extractor.get_layer("caffe_preprocess").compute_dtype == "float32"
+    assert all(layer.compute_dtype == "float32" for layer in stylizers["float32"].extractor.layers)
+
+    contents = np.asarray(images.resize_long_side(content, 32))[None]
+    outputs = bf16.extractor(contents)
+    assert all(value.dtype == tf.bfloat16 for value in outputs.values())
+    grams = objective.blended_grams(bf16.extractor, bf16.style_images(contents[0], 32), [1.0], bf16.style_layers)
+    assert all(gram.dtype == tf.float32 for gram in grams.values())
+    loss_fn = bf16.loss_function(contents, 32)
+    loss, terms, grad = solvers._evaluate(loss_fn, tf.constant(contents))  # noqa: SLF001 - what the solvers run
+    assert loss.dtype == tf.float32 and grad.dtype == tf.float32 and np.isfinite(float(loss))
+    assert all(value.dtype == tf.float32 for value in terms.values())
+    assert float(tf.reduce_max(tf.abs(grad))) > 0.0
+
+    stage = bf16.begin_stage(contents, 32, contents)
+    loss_0 = stage.run(1)[0]
+    assert stage.state.x.dtype == tf.float32 and stage.images().dtype == np.float32
+    # The same random weights in bfloat16 give nearly float32's loss (8-bit mantissa: ~1e-2 relative).
+    float32_stage = stylizers["float32"].begin_stage(contents, 32, contents)
+    np.testing.assert_allclose(loss_0, float32_stage.run(1)[0], rtol=5e-2)
+    assert float(np.max(np.abs(stage.images() - contents))) > 0.0  # it moved
+
+
 def test_huge_size_is_refused_before_any_work(content, style):
     """A size that cannot fit is refused by the memory check (before resizing or building a model)."""
     config = OptimizeConfig(image_size=200_000, iterations=1, **FAST)
@@ -284,6 +326,32 @@ def test_real_style_transfer_lowers_the_style_loss(shared_data, real_vgg_weights
     # block4_conv2 is only 12x8 px here, so the photo's content loss moves a lot; still, the result
     # must stay clearly closer to the photo than an unrelated image (the painting) is.
     assert terms["result"]["content"] < 0.7 * terms["painting"]["content"], terms  # measured ~0.59
+
+
+def test_real_bf16_final_loss_within_3_percent_of_float32(shared_data, real_vgg_weights):
+    """The cat in Starry Night's style at 64 px, 30 L-BFGS iterations: bf16 VGG passes end within 3 % of
+    float32's final loss (both measured by the float32 objective on the returned image)."""
+    photo = images.load_image(shared_data / "content" / "chelsea_cat.png")
+    painting = images.load_image(shared_data / "style" / "vangogh_starry_night.jpg")
+    results, reported = {}, {}
+    for precision in ("float32", "bf16"):
+        config = OptimizeConfig(image_size=REAL_SIZE, iterations=30, weights=real_vgg_weights, scales=1,
+                                strategy="one_device", precision=precision)
+        losses = []
+        results[precision] = stylize(photo, [painting], config, lambda info, out=losses: out.append(info.loss))
+        reported[precision] = losses[-1]
+    content = np.asarray(images.resize_long_side(photo, REAL_SIZE))
+    config = OptimizeConfig(image_size=REAL_SIZE, weights=real_vgg_weights)
+    terms = evaluate_terms(real_vgg_weights, content, painting, {**results, "start": content}, config, REAL_SIZE)
+
+    def total(name):
+        return (config.content_weight * terms[name]["content"] + config.style_weight * terms[name]["style"]
+                + config.tv_weight * terms[name]["tv"])
+
+    assert total("float32") < 0.5 * total("start"), terms  # both really optimised
+    assert abs(total("bf16") / total("float32") - 1.0) < 0.03, terms
+    assert abs(reported["bf16"] / reported["float32"] - 1.0) < 0.03, reported  # as reported; measured -0.7 %
+    assert not np.allclose(results["bf16"], results["float32"], atol=1e-3)  # bf16 really ran
 
 
 def test_real_preserve_colors_keeps_the_photo_colours(shared_data, real_vgg_weights):

@@ -18,6 +18,9 @@ OPTIMIZERS = ("lbfgs", "adam")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
 STRATEGIES = distribute.LOCAL_STRATEGIES  # one process: the optimisation path has no cluster mode
 INITS = ("content", "noise", "style")
+# Precision of the VGG passes -> `tfstyle.distribute` precision name (its dtype policy). Losses, Grams and
+# the image variable are float32 under both.
+PRECISIONS = {"float32": "none", "bf16": "bf16"}
 
 # CPU-aware defaults: what a 2-core laptop finishes in about two minutes, and full quality on a GPU.
 CPU_IMAGE_SIZE, GPU_IMAGE_SIZE = 256, 512
@@ -62,6 +65,9 @@ class OptimizeConfig:
         None, "coarse-to-fine stages, each x2 the previous size (default: as many as keep each stage "
         f"<= {CPU_STAGE_SIZE} px on CPU, {GPU_STAGE_SIZE} on GPU)")
     jit: bool = options.option(False, "compile the optimisation step with XLA")
+    precision: str = options.option(
+        "float32", "VGG passes in float32 or bf16 (bfloat16 compute, float32 weights; losses, Gram matrices "
+        "and the image stay float32)", choices=tuple(PRECISIONS))
     batch_size: int = options.option(4, "images per step in folder mode (global batch)")
     strategy: str = options.option("auto", "auto (all GPUs), one_device or mirrored", choices=STRATEGIES)
     cache_dir: str | None = options.option(None, "where converted weights are cached (default ~/.cache/tfstyle)")
@@ -91,6 +97,8 @@ class OptimizeConfig:
             raise ValueError(f"--backbone must be one of {tuple(features.BACKBONES)}, got {self.backbone!r}")
         if self.pooling not in features.POOLING_MODES:
             raise ValueError(f"--pooling must be one of {features.POOLING_MODES}, got {self.pooling!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {tuple(PRECISIONS)}, got {self.precision!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.init not in INITS and not os.path.isfile(os.path.expanduser(self.init)):

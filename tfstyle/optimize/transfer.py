@@ -12,7 +12,8 @@ strategy; each replica optimises its own images (they are independent, so nothin
 
 Deviations from Gatys et al.: average pooling by default (as they recommend) but configurable; a
 total-variation term; Gram matrices normalised by the number of positions; blended multi-style
-targets; coarse-to-fine stages for large outputs.
+targets; coarse-to-fine stages for large outputs; optionally (`precision="bf16"`) the VGG passes in
+bfloat16, with losses, Grams and the image in float32.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import tensorflow as tf
 from tfstyle import data, distribute, features, images
 from tfstyle.images import ImageLike
 from tfstyle.optimize import colour, multiscale, objective, solvers
-from tfstyle.optimize.config import OptimizeConfig
+from tfstyle.optimize.config import PRECISIONS, OptimizeConfig
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +89,16 @@ class Stylizer:
         layer_weights = objective.normalised(config.style_layer_weights, len(self.style_layers))
         self.style_layer_weights = dict(zip(self.style_layers, layer_weights, strict=True))
         layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
-        with strategy.scope():
+        # bf16: the extractor's layers compute in bfloat16 (mixed_bfloat16: float32 weights, the caffe
+        # preprocessing in float32); its feature maps are cast to float32 by `tfstyle.losses` and
+        # `loss_targets`, so losses, Grams, gradients and the image stay float32.
+        with strategy.scope(), distribute.dtype_policy(PRECISIONS[config.precision]):
             self.extractor = features.build_feature_extractor(
                 config.backbone, layers, weights=config.weights, pooling=config.pooling,
                 cache_dir=config.cache_dir,
             )
+        logger.info("precision %s: VGG passes in %s; losses, Gram matrices and the image in float32",
+                    config.precision, "bfloat16" if config.precision == "bf16" else "float32")
         self.min_size = features.min_image_size(config.backbone, layers)
         self._grams_cache: dict = {}
         self._functions: dict = {}
