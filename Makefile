@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 PYTEST_ARGS ?=
+# Worker processes for the test suite (pytest-xdist); 0 runs it in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: install weights demo test test-all lint bench clean
 
@@ -30,10 +32,10 @@ demo: weights
 	$(PY) -m tfstyle.optimize
 
 test: weights
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-all: weights
-	$(PY) -m pytest -q --runslow $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --runslow $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check tfstyle tests experiments
