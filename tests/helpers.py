@@ -101,3 +101,20 @@ def make_two_domain_set(root: str | os.PathLike, count_a: int = 5, count_b: int 
             crop = picture.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
             crop.save(folder / f"{domain.lower()}_{index:02d}.png")
     return root
+
+
+def two_layer_extractor():
+    """A two-layer stand-in for the VGG extractor: float [B, H, W, 3] -> {"low": [B,H,W,4], "high": [B,H/2,W/2,6]}."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((None, None, 3))
+    low = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="low")(inputs)
+    high = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="high")(low)
+    return keras.Model(inputs, {"low": low, "high": high})
+
+
+def numpy_gram(features: np.ndarray) -> np.ndarray:
+    """[1, H, W, C] -> [C, C], G = F^T F / (H W)."""
+    flat = np.asarray(features, np.float64).reshape(-1, features.shape[-1])
+    return flat.T @ flat / flat.shape[0]

@@ -1,5 +1,6 @@
 """Tests for tfstyle.loss_targets: blend weights, blended Gram targets and content targets, against numpy."""
 
+import helpers
 import keras
 import numpy as np
 import pytest
@@ -11,18 +12,10 @@ from tfstyle.optimize import objective
 
 @pytest.fixture(scope="module")
 def extractor() -> keras.Model:
-    """A two-layer stand-in for the VGG extractor: float [B, H, W, 3] -> {"low": [B,H,W,4], "high": [B,H/2,W/2,6]}."""
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((None, None, 3))
-    low = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="low")(inputs)
-    high = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="high")(low)
-    return keras.Model(inputs, {"low": low, "high": high})
+    return helpers.two_layer_extractor()
 
 
-def numpy_gram(features: np.ndarray) -> np.ndarray:
-    """[1, H, W, C] -> [C, C], G = F^T F / (H W)."""
-    flat = np.asarray(features, np.float64).reshape(-1, features.shape[-1])
-    return flat.T @ flat / flat.shape[0]
+numpy_gram = helpers.numpy_gram
 
 
 def test_normalised_by_hand():
