@@ -23,14 +23,10 @@ and layers, one stage):
 * ``scipy``: `scipy.optimize.minimize(method="L-BFGS-B")` with the [0, 1] box, driving the same
   loss+gradient `tf.function`; every evaluation goes device -> host (float64) -> device.
 * ``recipe``: the peer anyone can copy, the TensorFlow style-transfer tutorial's recipe written the way
-  the tutorial writes it, sharing nothing with tfstyle but the image files, the weights file and the
-  image sizes: `keras.applications.VGG19` (max pooling) fed `keras.applications.vgg19.preprocess_input`
-  of the 255-scaled image; content block5_conv2, style block1_conv1 .. block5_conv1; Gram = einsum
-  over positions / number of locations; targets computed once before the loop; loss = 1e-2 x mean over
-  layers of the mean squared Gram difference + 1e4 x mean over layers of the mean squared feature
-  difference + 30 x `tf.image.total_variation`; `tf.optimizers.Adam(0.02, beta_1=0.99, epsilon=0.1)`
-  in a `@tf.function` train step (GradientTape, `apply_gradients`, then the image clipped to [0, 1]).
-  Its loss/start is on its own objective (it optimises another one); its FLOPs go to block5_conv2.
+  the tutorial writes it (`recipe.py`, beside this script: Keras VGG19 with max pooling, its layers and
+  weights, targets computed once, its Adam step and clipping), sharing nothing with tfstyle but the image
+  files, the weights file and the image sizes. Its loss/start is on its own objective (it optimises
+  another one); its FLOPs go to block5_conv2.
 
 The ``lbfgs`` row with XLA off (stylize()'s defaults) and the ``recipe`` row also give a start-up
 figure: wall seconds from the row's process start (the parent's clock just before it spawns the
@@ -75,6 +71,7 @@ ROWS = (("adam", False), ("adam", True), ("lbfgs", False), ("lbfgs", True),
         ("floor", False), ("recompute", False), ("scipy", False), ("recipe", False))
 METHODS = ("adam", "lbfgs", "floor", "recompute", "scipy", "recipe")
 STYLIZE_METHODS = ("adam", "lbfgs")  # the rows that run stylize()'s own code, with XLA off and on
+RUN_ITERATIONS = 100  # the whole-run comparison of the start-up table: the same iterations for both
 STARTUP_ROW = ("lbfgs", False)  # stylize()'s default path (OptimizeConfig's optimizer and jit), against the recipe
 
 
@@ -221,88 +218,28 @@ def _recompute_row(stylizer, content, style, total: int, learning_rate: float):
 
 
 def _recipe_row(spec: dict, total: int):
-    """The tutorial's recipe (module docstring), on its own: (seconds per iteration, evaluations per
+    """The tutorial's recipe (`recipe.py`), on its own: (seconds per iteration, evaluations per
     iteration, start loss, final loss, wall clock when the first iteration was done)."""
-    import keras
     import numpy as np
-    import tensorflow as tf
+    import recipe  # experiments/recipe.py, beside this script
 
     from tfstyle import images  # file reading and resizing only, so the inputs are the other rows' pixels
     from tfstyle import weights as weights_lib  # which file: the one tfstyle's rows load
 
     size = spec["size"]
-    content_image = tf.constant(np.asarray(images.resize(images.load_image(CONTENT_IMAGE), (size, size)))[None])
-    style_image = tf.constant(np.asarray(images.resize_long_side(images.load_image(STYLE_IMAGE), size))[None])
-
-    content_layers = ["block5_conv2"]
-    style_layers = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
-    num_content_layers, num_style_layers = len(content_layers), len(style_layers)
-    style_weight, content_weight, total_variation_weight = 1e-2, 1e4, 30
-
-    def vgg_layers(layer_names):
-        weights_path = weights_lib.resolve_weights("vgg19", spec.get("weights", "auto")).path  # None: random
-        vgg = keras.applications.VGG19(include_top=False, weights=weights_path)
-        vgg.trainable = False
-        outputs = [vgg.get_layer(name).output for name in layer_names]
-        return keras.Model([vgg.input], outputs)
-
-    def gram_matrix(input_tensor):
-        result = tf.linalg.einsum("bijc,bijd->bcd", input_tensor, input_tensor)
-        input_shape = tf.shape(input_tensor)
-        num_locations = tf.cast(input_shape[1] * input_shape[2], tf.float32)
-        return result / num_locations
-
-    vgg = vgg_layers(style_layers + content_layers)
-
-    def style_content(inputs):
-        """inputs: float32 [1, H, W, 3] RGB in [0, 1] -> {"style": Grams, "content": features}."""
-        preprocessed_input = keras.applications.vgg19.preprocess_input(inputs * 255.0)
-        outputs = vgg(preprocessed_input)
-        style_outputs = [gram_matrix(output) for output in outputs[:num_style_layers]]
-        content_outputs = outputs[num_style_layers:]
-        return {"content": dict(zip(content_layers, content_outputs, strict=True)),
-                "style": dict(zip(style_layers, style_outputs, strict=True))}
-
-    style_targets = style_content(style_image)["style"]  # once, before the loop
-    content_targets = style_content(content_image)["content"]
-
-    def style_content_loss(outputs):
-        style_loss = tf.add_n([tf.reduce_mean((outputs["style"][name] - style_targets[name]) ** 2)
-                               for name in style_layers]) * style_weight / num_style_layers
-        content_loss = tf.add_n([tf.reduce_mean((outputs["content"][name] - content_targets[name]) ** 2)
-                                 for name in content_layers]) * content_weight / num_content_layers
-        return style_loss + content_loss
-
-    def clip_0_1(image):
-        return tf.clip_by_value(image, clip_value_min=0.0, clip_value_max=1.0)
-
-    image = tf.Variable(content_image)
-    opt = tf.optimizers.Adam(learning_rate=0.02, beta_1=0.99, epsilon=1e-1)
-
-    @tf.function
-    def train_step(image):
-        with tf.GradientTape() as tape:
-            outputs = style_content(image)
-            loss = style_content_loss(outputs)
-            loss += total_variation_weight * tf.image.total_variation(image)
-        grad = tape.gradient(loss, image)
-        opt.apply_gradients([(grad, image)])
-        image.assign(clip_0_1(image))
-        return loss  # the tutorial returns nothing; the timer reads it to wait for the step
+    content_image = np.asarray(images.resize(images.load_image(CONTENT_IMAGE), (size, size)))[None]
+    style_image = np.asarray(images.resize_long_side(images.load_image(STYLE_IMAGE), size))[None]
+    weights_path = weights_lib.resolve_weights("vgg19", spec.get("weights", "auto")).path  # None: random
+    peer = recipe.TutorialRecipe(content_image, style_image, weights_path)
 
     times, first_done = [], None
     for _ in range(total):
         start = time.perf_counter()
-        train_step(image).numpy()
+        peer.train_step().numpy()
         times.append(time.perf_counter() - start)
         first_done = first_done or time.time()
-
-    @tf.function
-    def total_loss(x):
-        return tf.reduce_sum(style_content_loss(style_content(x))
-                             + total_variation_weight * tf.image.total_variation(x))
-
-    return times, [1] * total, float(total_loss(content_image)), float(total_loss(image)), first_done
+    return (times, [1] * total, float(peer.total_loss(peer.content_image)), float(peer.total_loss(peer.image)),
+            first_done)
 
 
 def _scipy_row(loss_fn, x0, total: int, history_size: int):
@@ -428,18 +365,31 @@ def format_table(rows: list[dict], gpu: bool) -> str:
     return "\n".join(lines)
 
 
-def startup_rows(rows: list[dict]) -> list[dict]:
-    """Per size: seconds from process start to the first iteration done, stylize()'s default path and the recipe."""
+def startup_rows(rows: list[dict], default_precision: str = "float32") -> list[dict]:
+    """Per size: seconds from process start to the first iteration done, stylize()'s default path (its
+    optimizer and XLA setting, at `default_precision` when that row ran, else another precision) and the recipe."""
     found = {}
     for row in rows:
         if "startup_seconds" not in row:
             continue
-        if (row["method"], row["jit"]) == STARTUP_ROW and row.get("precision", "float32") == "float32":
-            found.setdefault(row["size"], {})["tfstyle"] = row["startup_seconds"]
+        entry = found.setdefault(row["size"], {})
+        if (row["method"], row["jit"]) == STARTUP_ROW:
+            precision = row.get("precision", "float32")
+            if "tfstyle" not in entry or precision == default_precision:
+                entry["tfstyle"], entry["precision"] = row["startup_seconds"], precision
+                entry["tfstyle_ms"] = row["ms_per_iteration"]
         elif row["method"] == "recipe":
-            found.setdefault(row["size"], {})["recipe"] = row["startup_seconds"]
-    return [{"size": size, "tfstyle_seconds": value.get("tfstyle"), "recipe_seconds": value.get("recipe")}
-            for size, value in sorted(found.items())]
+            entry["recipe"], entry["recipe_ms"] = row["startup_seconds"], row["ms_per_iteration"]
+    startup = []
+    for size, value in sorted(found.items()):
+        entry = {"size": size, "tfstyle_seconds": value.get("tfstyle"), "tfstyle_precision": value.get("precision"),
+                 "recipe_seconds": value.get("recipe")}
+        if "tfstyle" in value and "recipe" in value:  # a whole run of RUN_ITERATIONS, start-up included
+            for who in ("tfstyle", "recipe"):
+                entry[f"{who}_run_seconds"] = value[who] + (RUN_ITERATIONS - 1) * value[f"{who}_ms"] / 1e3
+            entry["run_ratio"] = entry["tfstyle_run_seconds"] / entry["recipe_run_seconds"]
+        startup.append(entry)
+    return startup
 
 
 def format_startup(startup: list[dict]) -> str:
@@ -449,8 +399,14 @@ def format_startup(startup: list[dict]) -> str:
     method, jit = STARTUP_ROW
     lines = [f"start-up (process start -> first iteration done): tfstyle = stylize()'s default path "
              f"({method}, xla {'on' if jit else 'off'}), recipe = the tutorial's recipe"]
-    lines += [f"{row['size']:>5} tfstyle {seconds(row['tfstyle_seconds']):>8}  "
-              f"recipe {seconds(row['recipe_seconds']):>8}" for row in startup]
+    for row in startup:
+        line = (f"{row['size']:>5} tfstyle {seconds(row['tfstyle_seconds']):>8} ({row['tfstyle_precision']})  "
+                f"recipe {seconds(row['recipe_seconds']):>8}")
+        if "run_ratio" in row:
+            line += (f"   a {RUN_ITERATIONS}-iteration run (start-up + {RUN_ITERATIONS - 1} x median ms/it): "
+                     f"tfstyle {row['tfstyle_run_seconds']:.1f} s, recipe {row['recipe_run_seconds']:.1f} s "
+                     f"({row['run_ratio']:.2f}x)")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -464,8 +420,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--xla", default="off,on", help="off, on or off,on (the adam / lbfgs rows only)")
     parser.add_argument("--weights", default="auto", help="VGG weights (OptimizeConfig.weights): auto (the real "
                         "ImageNet weights), random (smoke tests: same cost, meaningless loss), or a path")
-    parser.add_argument("--precision", default="float32", help="float32, bf16 or float32,bf16 (OptimizeConfig."
-                        "precision of the adam / lbfgs rows; the others run in float32)")
+    parser.add_argument("--precision", default="float32,bf16", help="float32, bf16 or float32,bf16 (OptimizeConfig."
+                        "precision of the adam / lbfgs rows; the others run in float32; --quick: float32)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, 3 iterations, 1 warm-up")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")
     parser.add_argument("--output", default=None, help="JSON path (default experiments/results/...)")
@@ -475,6 +431,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.sizes = args.sizes or "64"
         args.iterations = args.iterations or 3
         args.warmup = 1 if args.warmup is None else args.warmup
+        args.precision = "float32" if args.precision == "float32,bf16" else args.precision
     args.iterations = args.iterations or 10
     args.warmup = 2 if args.warmup is None else args.warmup
     if args.iterations < 1 or args.warmup < 0:
@@ -496,6 +453,12 @@ def main(argv=None) -> int:
 
     machine = benchmarking.describe_machine()
     gpu = bool(machine["gpus"])
+    from tfstyle import distribute
+    from tfstyle.optimize.config import OptimizeConfig
+
+    fast, why = distribute.fast_bf16()
+    default_precision = OptimizeConfig().resolved(gpu, fast).precision  # what stylize() runs here
+    machine["default_precision"] = f"{default_precision} ({why})"
     sizes = [int(s) for s in (args.sizes or ("256,512,1024" if gpu else "256,512")).split(",")]
     xla = {"off": [False], "on": [True], "off,on": [False, True], "on,off": [False, True]}[args.xla]
     methods = args.methods.split(",")
@@ -522,7 +485,7 @@ def main(argv=None) -> int:
               f"{outcome} "
               f"({time.perf_counter() - row_start:.0f} s)", flush=True)
     table = format_table(rows, gpu)
-    startup = startup_rows(rows)
+    startup = startup_rows(rows, default_precision)
     print()
     print(table)
     if startup:

@@ -52,7 +52,8 @@ def test_rows_at_32_px_with_random_weights(tmp_path, bench):
     output = tmp_path / "bench.json"
     started = time.time()
     result = helpers.run_script(SCRIPT, "--sizes=32", "--methods=lbfgs,recipe", "--xla=off", "--iterations=2",
-                                "--warmup=1", "--weights=random", f"--output={output}", timeout=300)
+                                "--warmup=1", "--weights=random", "--precision=float32", f"--output={output}",
+                                timeout=300)
     wall = time.time() - started
     assert result.returncode == 0, result.stderr[-2000:] + result.stdout[-2000:]
     report = json.loads(output.read_text())
@@ -67,7 +68,7 @@ def test_rows_at_32_px_with_random_weights(tmp_path, bench):
     assert 0.0 < row["relative_loss"] < 1.0
     assert row["peak_rss_bytes"] > 100 * 2**20
     assert "lbfgs" in report["table"] and report["table"] in result.stdout
-    assert row["precision"] == "float32" and report["settings"]["precision"] == "float32"  # the default
+    assert row["precision"] == "float32" and report["settings"]["precision"] == "float32"
 
     # The recipe: one Adam step per iteration, its FLOPs to block5_conv2, its own loss lowered by 3 steps.
     assert (recipe["size"], recipe["method"], recipe["iterations_done"]) == (32, "recipe", 3)
@@ -82,6 +83,11 @@ def test_rows_at_32_px_with_random_weights(tmp_path, bench):
     assert startup["size"] == 32
     assert startup["tfstyle_seconds"] == row["startup_seconds"]
     assert startup["recipe_seconds"] == recipe["startup_seconds"]
+    assert startup["tfstyle_precision"] == "float32"  # the only precision run, whatever auto picks here
+    # A whole run of RUN_ITERATIONS: start-up plus the other iterations at the median time, for both.
+    expected = row["startup_seconds"] + (bench.RUN_ITERATIONS - 1) * row["ms_per_iteration"] / 1e3
+    assert startup["tfstyle_run_seconds"] == pytest.approx(expected)
+    assert startup["run_ratio"] == pytest.approx(expected / startup["recipe_run_seconds"])
     for seconds in (row["startup_seconds"], recipe["startup_seconds"]):
         assert 0.0 < seconds < wall
     # The first iteration ends the start-up: it is at least as long as that iteration itself.
