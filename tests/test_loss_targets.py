@@ -74,3 +74,18 @@ def test_objective_uses_these_functions_not_copies():
     assert objective.blended_grams is loss_targets.blended_grams
     assert objective.content_targets is loss_targets.content_targets
     assert objective.normalised is loss_targets.normalised
+
+
+def test_blended_moments_are_the_mixture_mean_and_covariance_root(extractor, rng):
+    styles = [rng.uniform(size=(1, 12, 16, 3)).astype(np.float32), rng.uniform(size=(1, 20, 8, 3)).astype(np.float32)]
+    blend = [0.6, 0.4]
+    targets = loss_targets.style_targets(extractor, styles, blend, ["high"], "mean_cov")
+    feats = [np.asarray(extractor(s)["high"], np.float64)[0].reshape(-1, 6) for s in styles]
+    mean = sum(b * f.mean(0) for b, f in zip(blend, feats, strict=True))
+    second = sum(b * (f.T @ f) / len(f) for b, f in zip(blend, feats, strict=True))
+    cov = second - np.outer(mean, mean)
+    np.testing.assert_allclose(np.asarray(targets["high"]["mean"])[0], mean, rtol=1e-4, atol=1e-6)
+    root = np.asarray(targets["high"]["cov_sqrt"], np.float64)[0]
+    np.testing.assert_allclose(root @ root, cov, rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown style loss"):
+        loss_targets.style_targets(extractor, styles, blend, ["high"], "wasserstein")

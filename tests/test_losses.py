@@ -229,3 +229,65 @@ def test_content_and_tv_losses_have_gradients(rng):
     x = image.numpy()[0, :, :, 0]
     corner = -(np.sign(x[0, 1] - x[0, 0]) + np.sign(x[1, 0] - x[0, 0])) / 16.0
     assert tv_gradient[0, 0, 0, 0] == pytest.approx(corner)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mean + covariance (2-Wasserstein) style loss
+# ---------------------------------------------------------------------------------------------
+
+
+def _numpy_w2(features: np.ndarray, style: np.ndarray) -> float:
+    """Squared 2-Wasserstein distance between the Gaussians of two [H, W, C] feature maps, / C (scipy sqrtm)."""
+    from scipy import linalg
+
+    a, b = features.reshape(-1, features.shape[-1]).astype(np.float64), style.reshape(-1, style.shape[-1]).astype(
+        np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False, bias=True), np.cov(b, rowvar=False, bias=True)
+    root_b = linalg.sqrtm(cov_b).real
+    cross = linalg.sqrtm(root_b @ cov_a @ root_b).real
+    return float((np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * cross)) / a.shape[-1])
+
+
+def test_mean_cov_style_loss_matches_the_gaussian_w2_formula(rng):
+    features = rng.normal(size=(1, 6, 7, 4)).astype(np.float32) * 2.0 + 1.0
+    style = (rng.normal(size=(1, 8, 5, 4)) @ rng.normal(size=(4, 4)) + 3.0).astype(np.float32)
+    mean = losses.feature_mean(style)
+    root = losses.psd_sqrt(losses.covariance_from_moments(mean, losses.gram_matrix(style)))
+    value = float(losses.mean_cov_style_loss(features, mean, root))
+    assert value == pytest.approx(_numpy_w2(features[0], style[0]), rel=1e-3)
+
+
+def test_mean_cov_style_loss_is_zero_on_matching_statistics_and_grows_with_a_shift(rng):
+    style = rng.normal(size=(1, 9, 9, 3)).astype(np.float32)
+    mean = losses.feature_mean(style)
+    root = losses.psd_sqrt(losses.covariance_from_moments(mean, losses.gram_matrix(style)))
+    assert abs(float(losses.mean_cov_style_loss(style, mean, root))) < 1e-3
+    # A permutation of positions keeps the statistics, so the loss too; a shift by d adds |d|^2 / C.
+    shuffled = style.reshape(1, -1, 3)[:, rng.permutation(81)].reshape(style.shape)
+    assert abs(float(losses.mean_cov_style_loss(shuffled, mean, root))) < 1e-3
+    shift = np.array([1.0, -2.0, 0.5], np.float32)
+    assert float(losses.mean_cov_style_loss(style + shift, mean, root)) == pytest.approx(np.sum(shift**2) / 3,
+                                                                                         rel=1e-3)
+
+
+def test_psd_sqrt_squares_back_and_covariance_is_centred(rng):
+    x = rng.normal(size=(1, 10, 10, 5)).astype(np.float32) + 4.0
+    mean = losses.feature_mean(x)
+    cov = losses.covariance_from_moments(mean, losses.gram_matrix(x))
+    np.testing.assert_allclose(np.asarray(cov)[0], np.cov(x.reshape(-1, 5), rowvar=False, bias=True),
+                               rtol=1e-3, atol=1e-4)
+    root = np.asarray(losses.psd_sqrt(cov))[0]
+    np.testing.assert_allclose(root @ root, np.asarray(cov)[0], rtol=1e-3, atol=1e-4)
+
+
+def test_mean_cov_style_loss_gradient_is_finite_with_repeated_eigenvalues():
+    """A constant style (zero covariance: every eigenvalue equal) and a constant image still give a finite gradient."""
+    style = np.ones((1, 4, 4, 3), np.float32)
+    mean = losses.feature_mean(style)
+    root = losses.psd_sqrt(losses.covariance_from_moments(mean, losses.gram_matrix(style)))
+    features = tf.Variable(np.full((1, 4, 4, 3), 2.0, np.float32))
+    with tf.GradientTape() as tape:
+        loss = losses.mean_cov_style_loss(features, mean, root)
+    gradient = tape.gradient(loss, features)
+    assert np.all(np.isfinite(np.asarray(gradient))) and float(loss) == pytest.approx(1.0, rel=1e-2)

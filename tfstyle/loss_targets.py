@@ -23,6 +23,8 @@ import tensorflow as tf
 
 from tfstyle import losses
 
+STYLE_LOSSES = ("gram", "mean_cov")
+
 
 def normalised(weights: Sequence[float], count: int) -> list[float]:
     """`weights` scaled to sum to 1 (w_s / sum_t w_t); `count` equal weights 1 / count when empty.
@@ -59,6 +61,43 @@ def blended_grams(extractor, style_images: Sequence[tf.Tensor], blend: Sequence[
             gram = weight * losses.gram_matrix(outputs[layer])
             targets[layer] = gram if layer not in targets else targets[layer] + gram
     return targets
+
+
+def blended_moments(extractor, style_images: Sequence[tf.Tensor], blend: Sequence[float],
+                    layers: Sequence[str]) -> dict[str, dict[str, tf.Tensor]]:
+    """Targets of `losses.mean_cov_style_loss`: the blend's mean and covariance square root per layer.
+
+    The styles blend as one mixture, as the Grams do: mu = sum_s w_s mu_s and the second moment
+    G_blend = sum_s w_s G_s, so Sigma = G_blend - mu mu^T (`losses.covariance_from_moments`).
+    Sigma^1/2 is taken once here (`losses.psd_sqrt`), never per step.
+
+    Args:
+        extractor, style_images, blend, layers: as for `blended_grams`.
+
+    Returns:
+        {layer: {"mean": float32 [1, C], "cov_sqrt": float32 [1, C, C]}}.
+    """
+    grams = blended_grams(extractor, style_images, blend, layers)
+    means: dict[str, tf.Tensor] = {}
+    for image, weight in zip(style_images, blend, strict=True):
+        outputs = extractor(image, training=False)
+        for layer in layers:
+            mean = weight * losses.feature_mean(outputs[layer])
+            means[layer] = mean if layer not in means else means[layer] + mean
+    return {layer: {"mean": means[layer],
+                    "cov_sqrt": losses.psd_sqrt(losses.covariance_from_moments(means[layer], grams[layer]))}
+            for layer in layers}
+
+
+def style_targets(extractor, style_images: Sequence[tf.Tensor], blend: Sequence[float], layers: Sequence[str],
+                  style_loss: str = "gram") -> dict:
+    """The style targets that `style_loss` ("gram" or "mean_cov") compares with: `blended_grams` or
+    `blended_moments` (same arguments)."""
+    if style_loss == "gram":
+        return blended_grams(extractor, style_images, blend, layers)
+    if style_loss == "mean_cov":
+        return blended_moments(extractor, style_images, blend, layers)
+    raise ValueError(f"unknown style loss {style_loss!r}: use one of {', '.join(STYLE_LOSSES)}")
 
 
 def content_targets(extractor, content: tf.Tensor, layers: Sequence[str]) -> dict[str, tf.Tensor]:

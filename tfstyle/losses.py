@@ -1,8 +1,9 @@
 """Loss functions for both paths, as pure functions of tensors.
 
 Style transfer (Gatys, Ecker & Bethge 2016, "Image Style Transfer Using Convolutional Neural
-Networks"): `gram_matrix`, `content_loss`, `style_loss`, `total_variation_loss`. They return
-scalars and compute in float32.
+Networks"): `gram_matrix`, `content_loss`, `style_loss`, `total_variation_loss`; and the mean +
+covariance alternative to the Gram loss, `mean_cov_style_loss` (2-Wasserstein between Gaussians) with
+`feature_mean`, `covariance_from_moments`, `psd_sqrt`. They return scalars and compute in float32.
 
 CycleGAN (Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent
 Adversarial Networks"): `lsgan_*`, `vanilla_*`, `cycle_loss`, `identity_loss`. They return
@@ -77,6 +78,89 @@ def style_loss(features, target_gram) -> tf.Tensor:
     channels = tf.cast(tf.shape(gram)[-1], tf.float32)
     per_example = tf.reduce_sum(tf.square(gram - _f32(target_gram)), axis=[1, 2]) / (4.0 * channels**2)
     return tf.reduce_mean(per_example)
+
+
+def feature_mean(features) -> tf.Tensor:
+    """Mean of each channel over positions: mu_i = (1 / (H W)) sum_k F_ik.
+
+    Args:
+        features: float [B, H, W, C] (any float dtype; computed in float32).
+
+    Returns:
+        float32 [B, C].
+    """
+    return tf.reduce_mean(_f32(features), axis=[1, 2])
+
+
+def covariance_from_moments(mean, gram) -> tf.Tensor:
+    """Channel covariance Sigma = G - mu mu^T from the first moment and the size-normalised Gram.
+
+    `gram_matrix` is the uncentred second moment (1 / (H W)) F^T F, so this is the (biased) covariance
+    of the features over positions. Taking moments rather than features lets several styles blend as
+    one mixture (`tfstyle.loss_targets.blended_moments`).
+
+    Args:
+        mean: float32 [B, C] (`feature_mean`); gram: float32 [B, C, C] (`gram_matrix`).
+
+    Returns:
+        float32 [B, C, C], symmetric positive semi-definite up to round-off.
+    """
+    mean = _f32(mean)
+    return _f32(gram) - mean[:, :, None] * mean[:, None, :]
+
+
+def psd_sqrt(matrix, eps: float = 1e-5) -> tf.Tensor:
+    """Square root of a symmetric positive semi-definite matrix: V diag(sqrt(max(lambda, eps))) V^T.
+
+    For the style targets, computed once per run (its gradient is never needed).
+
+    Args:
+        matrix: float [..., C, C], symmetric.
+        eps: floor of the eigenvalues (round-off makes some slightly negative).
+
+    Returns:
+        float32 [..., C, C], symmetric; its square is `matrix` for eigenvalues above `eps`.
+    """
+    values, vectors = tf.linalg.eigh(_f32(matrix))
+    roots = tf.sqrt(tf.maximum(values, eps))
+    return tf.matmul(vectors * roots[..., None, :], vectors, transpose_b=True)
+
+
+def mean_cov_style_loss(features, target_mean, target_cov_sqrt, eps: float = 1e-5) -> tf.Tensor:
+    """Style loss of one layer as the squared 2-Wasserstein distance between Gaussians, per channel.
+
+    The features of the image, N(mu, Sigma) over positions, against the style's N(mu_s, Sigma_s)
+    (Dowson & Landau 1982; as a style loss, crowsonkb's style-transfer-pytorch):
+
+        W2^2 = ||mu - mu_s||^2 + tr(Sigma) + tr(Sigma_s) - 2 tr((Sigma_s^1/2 Sigma Sigma_s^1/2)^1/2)
+
+    divided by C so that layers of different widths weigh alike. Unlike a Gram (second-moment)
+    loss, it matches the mean and the covariance separately, and it grows with the square of the
+    features, not their fourth power. The last trace is sum_i sqrt(lambda_i) over the eigenvalues of
+    the symmetric product, floored at `eps`; only eigenvalues are taken (`eigvalsh`), whose gradient
+    needs no eigenvector differences and so stays finite with repeated eigenvalues.
+
+    Args:
+        features: float [B, H, W, C], features of the image being optimised.
+        target_mean: float32 [B or 1, C], mu_s (`feature_mean` of the style, or a blend).
+        target_cov_sqrt: float32 [B or 1, C, C], Sigma_s^1/2 (`psd_sqrt` of the style's covariance).
+        eps: eigenvalue floor.
+
+    Returns:
+        float32 scalar, mean over the batch; >= 0 up to round-off, 0 when the statistics match.
+    """
+    features = _f32(features)
+    mean = feature_mean(features)
+    cov = covariance_from_moments(mean, gram_matrix(features))
+    root = _f32(target_cov_sqrt)
+    channels = tf.cast(tf.shape(cov)[-1], tf.float32)
+    root = tf.broadcast_to(root, tf.shape(cov))
+    product = tf.matmul(tf.matmul(root, cov), root)
+    product = 0.5 * (product + tf.linalg.matrix_transpose(product))  # symmetric for eigvalsh
+    cross = tf.reduce_sum(tf.sqrt(tf.maximum(tf.linalg.eigvalsh(product), eps)), axis=-1)
+    mean_term = tf.reduce_sum(tf.square(mean - _f32(target_mean)), axis=-1)
+    trace_term = tf.linalg.trace(cov) + tf.reduce_sum(tf.square(root), axis=[-2, -1])
+    return tf.reduce_mean((mean_term + trace_term - 2.0 * cross) / channels)
 
 
 def total_variation_loss(image) -> tf.Tensor:

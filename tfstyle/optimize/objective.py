@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping
 import tensorflow as tf
 
 from tfstyle import losses
-from tfstyle.loss_targets import blended_grams, content_targets, normalised
+from tfstyle.loss_targets import STYLE_LOSSES, blended_grams, content_targets, normalised, style_targets
 
-__all__ = ["LossFn", "blended_grams", "content_targets", "make_loss_fn", "normalised"]
+__all__ = ["STYLE_LOSSES", "LossFn", "blended_grams", "content_targets", "make_loss_fn", "normalised",
+           "style_targets"]
 
 LossFn = Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
 
@@ -30,6 +31,7 @@ def make_loss_fn(
     content_weight: float,
     style_weight: float,
     tv_weight: float,
+    style_loss: str = "gram",
 ) -> LossFn:
     """Builds loss_fn(x) -> (total, {"content", "style", "tv"}) for x float32 [B, H, W, 3] in [0, 1].
 
@@ -39,10 +41,22 @@ def make_loss_fn(
     Args:
         extractor: feature model returning at least the content and style layers.
         content_features: {layer: float32 [B, h, w, C]} targets (from `content_targets`).
-        style_grams: {layer: float32 [B or 1, C, C]} targets (from `blended_grams`).
+        style_grams: the style targets from `style_targets(..., style_loss)`: for "gram",
+            {layer: float32 [B or 1, C, C]} (`blended_grams`); for "mean_cov",
+            {layer: {"mean": [B or 1, C], "cov_sqrt": [B or 1, C, C]}} (`blended_moments`).
         style_layer_weights: {layer: w_l}.
         content_weight, style_weight, tv_weight: alpha, beta, gamma.
+        style_loss: "gram" (E_l = `losses.style_loss`, Gatys et al.) or "mean_cov"
+            (E_l = `losses.mean_cov_style_loss`, 2-Wasserstein between Gaussians).
     """
+    if style_loss not in STYLE_LOSSES:
+        raise ValueError(f"unknown style loss {style_loss!r}: use one of {', '.join(STYLE_LOSSES)}")
+
+    def layer_style_loss(features, target):
+        if style_loss == "gram":
+            return losses.style_loss(features, target)
+        return losses.mean_cov_style_loss(features, target["mean"], target["cov_sqrt"])
+
     content_layers = list(content_features)
     style_layers = list(style_grams)
 
@@ -50,7 +64,7 @@ def make_loss_fn(
         outputs = extractor(x, training=False)
         content = tf.add_n([losses.content_loss(outputs[layer], content_features[layer])
                             for layer in content_layers]) / float(len(content_layers))
-        style = tf.add_n([style_layer_weights[layer] * losses.style_loss(outputs[layer], style_grams[layer])
+        style = tf.add_n([style_layer_weights[layer] * layer_style_loss(outputs[layer], style_grams[layer])
                           for layer in style_layers])
         tv = losses.total_variation_loss(x)
         total = content_weight * content + style_weight * style + tv_weight * tv
