@@ -8,6 +8,8 @@ tests that need two CPUs run one script in a subprocess.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import textwrap
 import types
 
@@ -130,3 +132,26 @@ def test_loss_scaling_only_under_fp16():
     assert isinstance(scaled, keras.mixed_precision.LossScaleOptimizer) and scaled.name == "optimizer_g_scaled"
     assert scaled.inner_optimizer is adam
     assert float(scaled.scale_loss(tf.constant(1.0))) > 1.0  # the loss is scaled up before the gradients
+
+
+@pytest.mark.parametrize("flags, fast", [
+    ({"avx2", "avx512f", "avx512_bf16"}, True),
+    ({"avx2", "amx_bf16", "amx_tile"}, True),
+    ({"avx2", "avx512f", "avx512_vnni"}, False),
+    (set(), False),
+])
+def test_fast_bf16_on_a_cpu_follows_its_bf16_flags(monkeypatch, flags, fast):
+    monkeypatch.setattr(distribute, "gpus", lambda: [])
+    monkeypatch.setattr(distribute, "_cpu_flags", lambda: flags)
+    found, reason = distribute.fast_bf16()
+    assert found is fast
+    assert ("CPU has " + ", ".join(f for f in distribute.FAST_BF16_CPU_FLAGS if f in flags)) == reason if fast \
+        else "no avx512_bf16" in reason
+
+
+def test_cpu_flags_reads_this_machine():
+    """On Linux the flags line of /proc/cpuinfo is read (every x86-64 CPU has sse2); elsewhere nothing."""
+    flags = distribute._cpu_flags()
+    if os.path.exists("/proc/cpuinfo") and platform.machine() in ("x86_64", "AMD64"):
+        assert "sse2" in flags
+    assert isinstance(flags, set)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfstyle import features, images, weights
+from tfstyle import distribute, features, images, weights
 
 FAST = ("--image_size=32", "--iterations=2", "--weights=random")
 
@@ -261,7 +261,10 @@ def test_default_run_writes_a_decodable_image_and_prints_its_path(tmp_path):
     result = run_cli(*FAST, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert "precision float32: VGG passes in float32" in result.stderr  # the default, logged
+    # The default precision is auto: the log names what it chose and why, then that precision runs.
+    chosen = "bf16" if distribute.fast_bf16()[0] else "float32"
+    assert f"precision auto -> {chosen} (" in result.stderr
+    assert f"precision {chosen}: VGG passes in {'bfloat16' if chosen == 'bf16' else 'float32'}" in result.stderr
     expected = tmp_path / "astronaut_vangogh_starry_night.png"
     assert result.stdout.strip() == str(expected)
     image = images.read_image_uint8(expected)

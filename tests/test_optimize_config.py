@@ -104,3 +104,17 @@ def test_config_is_frozen_and_resolved_returns_a_copy():
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.image_size = 10
     assert config.resolved(False) is not config and config.image_size is None
+
+
+def test_precision_auto_resolves_to_bf16_only_on_fast_bf16_hardware():
+    assert OptimizeConfig().precision == "auto"
+    assert OptimizeConfig().resolved(False, fast_bf16=True).precision == "bf16"
+    assert OptimizeConfig().resolved(False, fast_bf16=False).precision == "float32"
+    assert OptimizeConfig(precision="float32").resolved(True, fast_bf16=True).precision == "float32"  # asked for
+    assert OptimizeConfig(precision="bf16").resolved(False, fast_bf16=False).precision == "bf16"
+    OptimizeConfig().validate()  # "auto" is a valid setting before it is resolved
+
+
+def test_style_loss_is_validated():
+    with pytest.raises(ValueError, match="--style_loss"):
+        OptimizeConfig(style_loss="w2").validate()

@@ -53,6 +53,46 @@ def has_gpu() -> bool:
     return bool(gpus())
 
 
+# CPU flags (/proc/cpuinfo) of native bfloat16 matrix instructions: AVX512-BF16 dot products, AMX tiles.
+FAST_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def fast_bf16() -> tuple[bool, str]:
+    """Whether this machine computes bfloat16 faster than float32, and why (for the log line).
+
+    GPUs: compute capability 8.0 or more (Ampere and later have bfloat16 tensor cores) on every
+    visible GPU. Without a GPU: the CPU's AVX512-BF16 or AMX-BF16 flags (Linux /proc/cpuinfo;
+    elsewhere assumed absent), which oneDNN uses for bfloat16 convolutions.
+
+    Returns:
+        (fast, reason), e.g. (True, "CPU has avx512_bf16").
+    """
+    import tensorflow as tf
+
+    devices = gpus()
+    if devices:
+        capabilities = [tf.config.experimental.get_device_details(d).get("compute_capability", (0, 0))
+                        for d in devices]
+        if all(tuple(c) >= (8, 0) for c in capabilities):
+            return True, f"GPU compute capability {min(capabilities)[0]}.{min(capabilities)[1]} >= 8.0"
+        return False, f"GPU compute capability {min(capabilities)[0]}.{min(capabilities)[1]} < 8.0"
+    found = [flag for flag in FAST_BF16_CPU_FLAGS if flag in _cpu_flags()]
+    if found:
+        return True, f"CPU has {', '.join(found)}"
+    return False, "CPU has no avx512_bf16 / amx_bf16"
+
+
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """The tf.distribute strategy named `name` (see the module docstring for each name's meaning).
 

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from tfstyle import distribute, features, options
+from tfstyle.loss_targets import STYLE_LOSSES
 
 OPTIMIZERS = ("lbfgs", "adam")
 PRESERVE_COLORS = ("none", "luminance", "histogram")
@@ -48,6 +49,9 @@ class OptimizeConfig:
     weights: str = options.option(
         "auto", "auto (a weights file, Keras' cached ImageNet file, else the offline 8-bit ImageNet VGG19), "
         "imagenet (download), random, or a path")
+    style_loss: str = options.option(
+        "gram", "gram (Gatys et al.: Gram matrices) or mean_cov (mean and covariance, the 2-Wasserstein "
+        "distance between Gaussians of the features)", choices=STYLE_LOSSES)
     pooling: str = options.option("avg", "pooling in the backbone: avg (Gatys) or max", choices=("avg", "max"))
     content_layers: tuple[str, ...] = options.option((), "content layers (default: backbone's)")
     style_layers: tuple[str, ...] = options.option((), "style layers (default: backbone's)")
@@ -66,8 +70,9 @@ class OptimizeConfig:
         f"<= {CPU_STAGE_SIZE} px on CPU, {GPU_STAGE_SIZE} on GPU)")
     jit: bool = options.option(False, "compile the optimisation step with XLA")
     precision: str = options.option(
-        "float32", "VGG passes in float32 or bf16 (bfloat16 compute, float32 weights; losses, Gram matrices "
-        "and the image stay float32)", choices=tuple(PRECISIONS))
+        "auto", "VGG passes in float32 or bf16 (bfloat16 compute, float32 weights; losses, Gram matrices "
+        "and the image stay float32); auto: bf16 where the hardware computes it fast (a GPU of compute "
+        "capability >= 8.0, a CPU with AVX512-BF16 or AMX), else float32", choices=("auto", *PRECISIONS))
     batch_size: int = options.option(4, "images per step in folder mode (global batch)")
     strategy: str = options.option("auto", "auto (all GPUs), one_device or mirrored", choices=STRATEGIES)
     cache_dir: str | None = options.option(None, "where converted weights are cached (default ~/.cache/tfstyle)")
@@ -97,8 +102,10 @@ class OptimizeConfig:
             raise ValueError(f"--backbone must be one of {tuple(features.BACKBONES)}, got {self.backbone!r}")
         if self.pooling not in features.POOLING_MODES:
             raise ValueError(f"--pooling must be one of {features.POOLING_MODES}, got {self.pooling!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"--precision must be one of {tuple(PRECISIONS)}, got {self.precision!r}")
+        if self.style_loss not in STYLE_LOSSES:
+            raise ValueError(f"--style_loss must be one of {STYLE_LOSSES}, got {self.style_loss!r}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(f"--precision must be one of {('auto', *PRECISIONS)}, got {self.precision!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"--strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.init not in INITS and not os.path.isfile(os.path.expanduser(self.init)):
@@ -136,12 +143,15 @@ class OptimizeConfig:
     def resolved_style_layers(self) -> tuple[str, ...]:
         return self.style_layers or features.BACKBONES[self.backbone].style_layers
 
-    def resolved(self, has_gpu: bool) -> OptimizeConfig:
-        """Fills the `None` fields with the CPU or GPU defaults; everything else is kept."""
+    def resolved(self, has_gpu: bool, fast_bf16: bool = False) -> OptimizeConfig:
+        """Fills the `None` fields with the CPU or GPU defaults and `precision="auto"` with bf16 when
+        `fast_bf16` (`tfstyle.distribute.fast_bf16`), else float32; everything else is kept."""
         image_size = self.image_size or (GPU_IMAGE_SIZE if has_gpu else CPU_IMAGE_SIZE)
         iterations = self.iterations or (GPU_ITERATIONS if has_gpu else CPU_ITERATIONS)
         scales = self.scales
         if scales is None:
             stage = GPU_STAGE_SIZE if has_gpu else CPU_STAGE_SIZE
             scales = 1 + max(0, math.ceil(math.log2(image_size / stage)))
-        return dataclasses.replace(self, image_size=image_size, iterations=iterations, scales=scales)
+        precision = self.precision if self.precision != "auto" else ("bf16" if fast_bf16 else "float32")
+        return dataclasses.replace(self, image_size=image_size, iterations=iterations, scales=scales,
+                                   precision=precision)

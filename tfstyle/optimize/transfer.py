@@ -19,6 +19,7 @@ bfloat16, with losses, Grams and the image in float32.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -127,21 +128,23 @@ class Stylizer:
         return prepared
 
     def _grams_for(self, content: np.ndarray, stage_long_side: int) -> dict[str, tf.Tensor]:
-        """Blended Grams {layer: [1, C, C]} for one content image (colour matching depends on it)."""
+        """Style targets for one content image (colour matching depends on it): blended Grams {layer:
+        [1, C, C]}, or under `style_loss="mean_cov"` {layer: {"mean", "cov_sqrt"}} (`objective.style_targets`)."""
         mode = self.config.preserve_colors
         key = (stage_long_side, None if mode == "none" else content.tobytes().__hash__())
         if key in self._grams_cache:
             return self._grams_cache[key]
         prepared = self.style_images(content, stage_long_side)
-        grams = objective.blended_grams(self.extractor, prepared, self.blend, self.style_layers)
+        grams = objective.style_targets(self.extractor, prepared, self.blend, self.style_layers,
+                                        self.config.style_loss)
         if mode == "none":
             self._grams_cache[key] = grams
         return grams
 
-    def _init_images(self, contents: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """Starting images [B, H, W, 3] for the first stage."""
+    def initial_images(self, contents: np.ndarray) -> np.ndarray:
+        """Starting images float32 [B, H, W, 3] for the first stage of `contents` [B, H, W, 3] (`config.init`)."""
         init = self.config.init
-        batch = contents.shape[0]
+        batch, size = contents.shape[0], contents.shape[1:3]
         if init == "content":
             return np.asarray(self._prepare_content(contents))
         if init == "noise":
@@ -156,7 +159,7 @@ class Stylizer:
     def loss_function(self, contents: np.ndarray, stage_long_side: int) -> solvers.LossFn:
         """The objective a stage of `contents` (float32 [B, H, W, 3] in [0, 1], the stage's size) optimises,
         as a plain `solvers.LossFn` on one device: the same targets and weights as `begin_stage` uses."""
-        grams = {layer: tf.constant(value) for layer, value in self._stacked_grams(contents, stage_long_side).items()}
+        grams = tf.nest.map_structure(tf.constant, self._stacked_grams(contents, stage_long_side))
         prepared = tf.constant(np.asarray(self._prepare_content(contents)))
         targets = objective.content_targets(self.extractor, prepared, self.content_layers)
         return self._loss_fn(targets, grams)
@@ -181,7 +184,7 @@ class Stylizer:
     def _loss_fn(self, content_features, grams):
         c = self.config
         return objective.make_loss_fn(self.extractor, content_features, grams, self.style_layer_weights,
-                                      c.content_weight, c.style_weight, c.tv_weight)
+                                      c.content_weight, c.style_weight, c.tv_weight, c.style_loss)
 
     def _compiled(self):
         """(init_fn, run_fn) tf.functions over strategy.run, built once per run."""
@@ -198,13 +201,16 @@ class Stylizer:
             return solvers.run(c.optimizer, self._loss_fn(targets, grams), state, iterations,
                                learning_rate=c.learning_rate)
 
-        replica_run = tf.function(replica_run, jit_compile=c.jit or None)
+        # autograph=False: the solvers, losses and extractor use no Python control flow on tensors (their
+        # loops are explicit tf.while_loops), and AutoGraph's source conversion of them was 70 % of the
+        # tracing time (about 3 s of a default 256 px CPU start-up; experiments/profile_startup.py).
+        replica_run = tf.function(replica_run, jit_compile=c.jit or None, autograph=False)
 
-        @tf.function
+        @functools.partial(tf.function, autograph=False)
         def init_fn(content, grams, x0):
             return self.strategy.run(replica_init, args=(content, grams, x0))
 
-        @tf.function
+        @functools.partial(tf.function, autograph=False)
         def run_fn(targets, grams, state, iterations):
             return self.strategy.run(replica_run, args=(targets, grams, state, iterations))
 
@@ -244,7 +250,7 @@ class Stylizer:
         for index, stage in enumerate(stages):
             size = images.scaled_size(height, width, stage.long_side)
             stage_content = np.asarray(images.resize(contents, size)) if size != (height, width) else contents
-            x0 = self._init_images(stage_content, size) if result is None else np.asarray(images.resize(result, size))
+            x0 = self.initial_images(stage_content) if result is None else np.asarray(images.resize(result, size))
             stage_run = self.begin_stage(stage_content, stage.long_side, x0)
             done = 0
             while done < stage.iterations:
@@ -256,20 +262,23 @@ class Stylizer:
                     callback(StepInfo(
                         step=step, total_steps=total_steps, stage=index, stages=len(stages), size=size,
                         loss=loss, terms=terms, elapsed_s=time.perf_counter() - start,
-                        image=lambda x=stage_run.state.x, sc=stage_content: self._finish(self._gather(x), sc)[:batch],
+                        image=lambda x=stage_run.state.x, sc=stage_content: self.finish(self._gather(x), sc)[:batch],
                     ))
-            result = np.clip(stage_run.images(), 0.0, 1.0)
-        return self._finish(result, contents)[:batch]
+            result = np.clip(stage_run.output(), 0.0, 1.0)
+        return self.finish(result, contents)[:batch]
 
-    def _stacked_grams(self, contents: np.ndarray, stage_long_side: int) -> dict[str, np.ndarray]:
+    def _stacked_grams(self, contents: np.ndarray, stage_long_side: int) -> dict:
+        """The style targets of each content image (see `_grams_for`), stacked along the batch axis."""
         per_image = [self._grams_for(content, stage_long_side) for content in contents]
-        return {layer: np.concatenate([np.asarray(g[layer]) for g in per_image], axis=0)
-                for layer in self.style_layers}
+        return tf.nest.map_structure(lambda *values: np.concatenate([np.asarray(v) for v in values], axis=0),
+                                     *per_image)
 
-    def _split_grams(self, grams: dict[str, np.ndarray]):
-        return {layer: self._split(value) for layer, value in grams.items()}
+    def _split_grams(self, grams: dict):
+        return tf.nest.map_structure(self._split, grams)
 
-    def _finish(self, result: np.ndarray, contents: np.ndarray) -> np.ndarray:
+    def finish(self, result: np.ndarray, contents: np.ndarray) -> np.ndarray:
+        """The output as users get it: `result` [B, H, W, 3] clipped to [0, 1], with the colours of `contents`
+        put back under `preserve_colors="luminance"`; float32."""
         result = np.clip(result, 0.0, 1.0)
         if self.config.preserve_colors == "luminance":
             if contents.shape[1:3] != result.shape[1:3]:
@@ -304,6 +313,10 @@ class StageRun:
         """The current iterates, float32 [B, H, W, 3] (in [0, 1]: both solvers keep them in the box)."""
         return self._stylizer._gather(self.state.x)  # noqa: SLF001
 
+    def output(self) -> np.ndarray:
+        """The stage's result so far, float32 [B, H, W, 3]: the current iterates."""
+        return self.images()
+
     @property
     def evaluations(self) -> int:
         """Loss+gradient evaluations so far on one replica (L-BFGS: including the one at the start)."""
@@ -315,11 +328,13 @@ class StageRun:
 def resolve(config: OptimizeConfig, num_styles: int) -> tuple[OptimizeConfig, tf.distribute.Strategy]:
     """Fills the machine defaults, validates, and builds the strategy `config.strategy` names
     (`tfstyle.distribute.make_strategy`); nothing is logged yet (bad input fails quietly first)."""
-    resolved = config.resolved(distribute.has_gpu()).validate(num_styles)
+    resolved = config.resolved(distribute.has_gpu(), distribute.fast_bf16()[0]).validate(num_styles)
     return resolved, distribute.make_strategy(resolved.strategy)
 
 
 def _log_choices(config: OptimizeConfig, resolved: OptimizeConfig) -> None:
+    if config.precision == "auto":
+        logger.info("precision auto -> %s (%s)", resolved.precision, distribute.fast_bf16()[1])
     if config.image_size is None or config.iterations is None:
         logger.info("%s: image_size=%d px, iterations=%d, scales=%d, optimizer=%s",
                     "GPU found" if distribute.has_gpu() else "no GPU, CPU defaults", resolved.image_size,
