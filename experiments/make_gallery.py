@@ -385,7 +385,7 @@ def optimize_config(run: Run, **overrides):
     resolved for this machine so that the recorded settings are exactly the ones used."""
     from tfstyle.optimize import OptimizeConfig
 
-    return dataclasses.replace(OptimizeConfig(), weights=run.weights, **overrides).resolved(distribute.has_gpu())
+    return dataclasses.replace(OptimizeConfig(), weights=run.weights, **overrides).resolved()
 
 
 def _config_settings(config) -> dict:

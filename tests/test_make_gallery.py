@@ -106,7 +106,7 @@ def _check_grid_and_colour(out, shared, commands: dict) -> None:
     grid_entry, colour_entry = commands["grid.jpg"], commands["colour.jpg"]
     assert "--quick" in grid_entry["rerun"] and "--weights=random" in grid_entry["rerun"]
     settings = grid_entry["settings"]
-    defaults = OptimizeConfig()
+    defaults = OptimizeConfig().resolved()  # the weights a run uses (style_weight is chosen per style loss)
     assert (settings["image_size"], settings["iterations"], settings["weights"]) == (SIZE, 2, "random")
     assert (settings["style_weight"], settings["tv_weight"], settings["content_weight"]) == (
         defaults.style_weight, defaults.tv_weight, defaults.content_weight)

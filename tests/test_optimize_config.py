@@ -6,7 +6,7 @@ import math
 import pytest
 
 from tfstyle.optimize import config as config_lib
-from tfstyle.optimize.config import OptimizeConfig
+from tfstyle.optimize.config import STYLE_WEIGHTS, OptimizeConfig
 
 
 @pytest.mark.parametrize("changes, flag", [
@@ -95,8 +95,8 @@ def test_resolved_scales_keep_each_stage_within_the_stage_size(image_size, has_g
 
 
 def test_resolved_keeps_explicit_values():
-    config = OptimizeConfig(image_size=100, iterations=7, scales=3)
-    assert config.resolved(False) == config and config.resolved(True) == config
+    config = OptimizeConfig(image_size=100, iterations=7, scales=3, precision="float32", style_weight=1e-3)
+    assert config.resolved(False, True) == config and config.resolved(True, False) == config
 
 
 def test_config_is_frozen_and_resolved_returns_a_copy():
@@ -113,6 +113,13 @@ def test_precision_auto_resolves_to_bf16_only_on_fast_bf16_hardware():
     assert OptimizeConfig(precision="float32").resolved(True, fast_bf16=True).precision == "float32"  # asked for
     assert OptimizeConfig(precision="bf16").resolved(False, fast_bf16=False).precision == "bf16"
     OptimizeConfig().validate()  # "auto" is a valid setting before it is resolved
+
+
+def test_style_weight_defaults_to_the_style_loss_own_scale():
+    assert OptimizeConfig().style_weight is None  # chosen by resolved(), per style loss
+    assert OptimizeConfig().resolved(False, False).style_weight == STYLE_WEIGHTS["gram"]
+    assert OptimizeConfig(style_loss="mean_cov").resolved(False, False).style_weight == STYLE_WEIGHTS["mean_cov"]
+    assert OptimizeConfig(style_loss="mean_cov", style_weight=2.0).resolved(False, False).style_weight == 2.0
 
 
 def test_style_loss_is_validated():

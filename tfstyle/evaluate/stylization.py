@@ -6,8 +6,8 @@ This evaluator scores every output the same way:
 
 * network: ImageNet VGG19 (`tfstyle.features`, weights "auto": Keras' float32 file when it is
   in Keras' cache, else the offline 8-bit copy; the JSON names the one used), max pooling (the
-  trained network; `pooling="avg"` swaps in average pooling, the features tfstyle's optimiser uses
-  by default: each method scores best on the features it optimises, so compare runs under both;
+  trained network; `pooling="avg"` swaps in average pooling, the features Gatys et al. optimise (and
+  tfstyle's `--pooling avg`): each method scores best on the features it optimises, so compare runs under both;
   the JSON names the one used), the caffe preprocessing of `tfstyle.features` (RGB [0, 1] ->
   BGR 0-255 minus the ImageNet mean);
 * content: block4_conv2 (Gatys et al.'s conv4_2), `tfstyle.losses.content_loss`

@@ -23,6 +23,10 @@ INITS = ("content", "noise", "style")
 # the image variable are float32 under both.
 PRECISIONS = {"float32": "none", "bf16": "bf16"}
 
+# The default style weight of each style loss: they differ in scale (a Gram loss is quartic in the features,
+# mean_cov quadratic), and these give both about the same weighted style term at the start on the bundled pair.
+STYLE_WEIGHTS = {"gram": 5e-3, "mean_cov": 50.0}
+
 # CPU-aware defaults: what a 2-core laptop finishes in about two minutes, and full quality on a GPU.
 CPU_IMAGE_SIZE, GPU_IMAGE_SIZE = 256, 512
 CPU_ITERATIONS, GPU_ITERATIONS = 200, 500
@@ -43,7 +47,9 @@ class OptimizeConfig:
     learning_rate: float = options.option(0.02, "Adam step size, in [0, 1] pixel units")
     lbfgs_history: int = options.option(10, "L-BFGS memory: number of (s, y) pairs kept")
     content_weight: float = options.option(1.0, "weight of the content loss (alpha)")
-    style_weight: float = options.option(5e-3, "weight of the style loss (beta)")
+    style_weight: float | None = options.option(
+        None, "weight of the style loss (beta; default: "
+        + ", ".join(f"{w:g} with --style_loss {k}" for k, w in STYLE_WEIGHTS.items()) + ")")
     tv_weight: float = options.option(1e4, "weight of the total-variation smoothness loss")
     backbone: str = options.option("vgg19", "feature network", choices=tuple(features.BACKBONES))
     weights: str = options.option(
@@ -52,7 +58,10 @@ class OptimizeConfig:
     style_loss: str = options.option(
         "gram", "gram (Gatys et al.: Gram matrices) or mean_cov (mean and covariance, the 2-Wasserstein "
         "distance between Gaussians of the features)", choices=STYLE_LOSSES)
-    pooling: str = options.option("avg", "pooling in the backbone: avg (Gatys) or max", choices=("avg", "max"))
+    pooling: str = options.option(
+        "max", "pooling in the backbone: max (the trained network; at equal time it beats the TF tutorial under "
+        "both poolings of the evaluator, docs/optimize_vs_recipe.md) or avg (Gatys et al.'s choice)",
+        choices=("max", "avg"))
     content_layers: tuple[str, ...] = options.option((), "content layers (default: backbone's)")
     style_layers: tuple[str, ...] = options.option((), "style layers (default: backbone's)")
     style_layer_weights: tuple[float, ...] = options.option(
@@ -84,6 +93,8 @@ class OptimizeConfig:
         if self.scales is not None and self.scales < 1:
             raise ValueError(f"--scales must be at least 1, got {self.scales}")
         for name in ("content_weight", "style_weight", "tv_weight"):
+            if getattr(self, name) is None:  # filled by `resolved`
+                continue
             if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
                 raise ValueError(f"--{name} must be a finite number >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0:
@@ -143,9 +154,18 @@ class OptimizeConfig:
     def resolved_style_layers(self) -> tuple[str, ...]:
         return self.style_layers or features.BACKBONES[self.backbone].style_layers
 
-    def resolved(self, has_gpu: bool, fast_bf16: bool = False) -> OptimizeConfig:
-        """Fills the `None` fields with the CPU or GPU defaults and `precision="auto"` with bf16 when
-        `fast_bf16` (`tfstyle.distribute.fast_bf16`), else float32; everything else is kept."""
+    def resolved(self, has_gpu: bool | None = None, fast_bf16: bool | None = None) -> OptimizeConfig:
+        """Fills the `None` fields with the CPU or GPU defaults (and the style loss's weight) and
+        `precision="auto"` with bf16 when `fast_bf16`, else float32; everything else is kept.
+
+        Args:
+            has_gpu, fast_bf16: what the machine has; None asks `tfstyle.distribute` (`has_gpu`,
+                `fast_bf16`) about this one.
+        """
+        if has_gpu is None:
+            has_gpu = distribute.has_gpu()
+        if fast_bf16 is None:
+            fast_bf16 = distribute.fast_bf16()[0]
         image_size = self.image_size or (GPU_IMAGE_SIZE if has_gpu else CPU_IMAGE_SIZE)
         iterations = self.iterations or (GPU_ITERATIONS if has_gpu else CPU_ITERATIONS)
         scales = self.scales
@@ -153,5 +173,6 @@ class OptimizeConfig:
             stage = GPU_STAGE_SIZE if has_gpu else CPU_STAGE_SIZE
             scales = 1 + max(0, math.ceil(math.log2(image_size / stage)))
         precision = self.precision if self.precision != "auto" else ("bf16" if fast_bf16 else "float32")
+        style_weight = self.style_weight if self.style_weight is not None else STYLE_WEIGHTS.get(self.style_loss)
         return dataclasses.replace(self, image_size=image_size, iterations=iterations, scales=scales,
-                                   precision=precision)
+                                   precision=precision, style_weight=style_weight)

@@ -10,7 +10,8 @@ features and the blended style Grams are computed once (`Stylizer.begin_stage`),
 that same chunk. A batch of same-size images is split over the replicas of a `tf.distribute`
 strategy; each replica optimises its own images (they are independent, so nothing is all-reduced).
 
-Deviations from Gatys et al.: average pooling by default (as they recommend) but configurable; a
+Deviations from Gatys et al.: max pooling by default (they recommend average pooling; at equal time max
+pooling scored as well or better under both poolings of the fixed evaluator, docs/optimize_vs_recipe.md); a
 total-variation term; Gram matrices normalised by the number of positions; blended multi-style
 targets; coarse-to-fine stages for large outputs; optionally (`precision="bf16"`) the VGG passes in
 bfloat16, with losses, Grams and the image in float32.
@@ -328,7 +329,7 @@ class StageRun:
 def resolve(config: OptimizeConfig, num_styles: int) -> tuple[OptimizeConfig, tf.distribute.Strategy]:
     """Fills the machine defaults, validates, and builds the strategy `config.strategy` names
     (`tfstyle.distribute.make_strategy`); nothing is logged yet (bad input fails quietly first)."""
-    resolved = config.resolved(distribute.has_gpu(), distribute.fast_bf16()[0]).validate(num_styles)
+    resolved = config.resolved().validate(num_styles)
     return resolved, distribute.make_strategy(resolved.strategy)
 
 
