@@ -75,7 +75,7 @@ def _tfstyle_run(spec: dict, content, style, deadline: float) -> tuple[object, i
 
     overrides = dict(spec["overrides"])
     ema = float(overrides.pop("ema", 0.0))  # a candidate, not (yet) an OptimizeConfig field: see the docstring
-    base = OptimizeConfig(**overrides)
+    base = OptimizeConfig(**overrides).resolved()  # its style weight, to scale
     requested = dataclasses.replace(base, image_size=spec["size"], iterations=100_000, scales=1,
                                     weights=spec["weights"], strategy="one_device",
                                     style_weight=base.style_weight * spec["multiplier"])
@@ -224,7 +224,8 @@ def _run_all(specs: list[dict], work_dir: str, timeout: float, force: bool) -> l
         label = f"[{index}/{len(specs)}] {spec['variant']} {spec['pair']} x{spec['multiplier']:g}"
         if os.path.exists(record) and os.path.exists(spec["output"]) and not force:
             with open(record) as file:
-                results.append({**json.load(file), "output": spec["output"]})  # the folder may have moved
+                # The folder may have moved, and the same settings may carry another variant name.
+                results.append({**json.load(file), "variant": spec["variant"], "output": spec["output"]})
             print(f"  {label}: cached", flush=True)
             continue
         spec["spawned_at"] = time.time()
@@ -307,19 +308,20 @@ def image_grid(runs: list[dict], variants: list[str], path: str, multiplier: flo
     from tfstyle import images
 
     pairs = list(dict.fromkeys(run["pair"] for run in runs))
-    rows = []
+    height, gap = 200, 4
+    table = []  # [row][column] cells, each resized to `height` px, aspect kept
     for pair in pairs:
         chosen = {r["variant"]: r for r in runs if r["pair"] == pair and r["multiplier"] == multiplier}
         first = chosen["recipe"]
         cells = [images.load_image(first["content"]), images.load_image(first["style"]),
                  images.load_image(chosen["recipe"]["output"])]
         cells += [images.load_image(chosen[v]["output"]) for v in variants]
-        height = 200
-        cells = [np.asarray(images.resize(c, (height, max(1, round(c.shape[1] * height / c.shape[0]))))) for c in cells]
-        width = max(c.shape[1] for c in cells)
-        padded = [np.pad(c, ((0, 0), (0, width - c.shape[1] + 4), (0, 0)), constant_values=1.0) for c in cells]
-        rows.append(np.concatenate(padded, axis=1))
-    grid = np.concatenate([np.pad(r, ((0, 4), (0, 0), (0, 0)), constant_values=1.0) for r in rows], axis=0)
+        table.append([np.asarray(images.resize(c, (height, max(1, round(c.shape[1] * height / c.shape[0])))))
+                      for c in cells])
+    widths = [max(row[j].shape[1] for row in table) for j in range(len(table[0]))]  # one width per column
+    rows = [np.concatenate([np.pad(c, ((0, gap), (0, w - c.shape[1] + gap), (0, 0)), constant_values=1.0)
+                            for c, w in zip(row, widths, strict=True)], axis=1) for row in table]
+    grid = np.concatenate(rows, axis=0)
     images.save_image(path, grid, quality=90)
 
 
