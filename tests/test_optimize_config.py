@@ -80,7 +80,8 @@ def test_resolved_cpu_and_gpu_defaults():
         config_lib.GPU_IMAGE_SIZE, config_lib.GPU_ITERATIONS, 1)
     assert cpu.image_size < gpu.image_size and cpu.iterations < gpu.iterations
     # Everything that is not None is kept as given.
-    assert dataclasses.replace(cpu, image_size=None, iterations=None, scales=None) == OptimizeConfig()
+    assert dataclasses.replace(cpu, image_size=None, iterations=None, scales=None, style_weight=None,
+                               precision="auto") == OptimizeConfig()
 
 
 @pytest.mark.parametrize("image_size, has_gpu, scales", [

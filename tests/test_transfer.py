@@ -19,7 +19,7 @@ from tfstyle import features, images
 from tfstyle.optimize import OptimizeConfig, StepInfo, objective, stylize, stylize_files, transfer
 
 YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
-FAST = {"weights": "random", "scales": 1, "strategy": "one_device"}
+FAST = {"weights": "random", "scales": 1, "strategy": "one_device", "precision": "float32"}
 
 
 def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
@@ -170,7 +170,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
     paths, style = sys.argv[2:], sys.argv[1]
     config = OptimizeConfig(image_size=32, iterations=3, batch_size=4, optimizer="adam",
-                            weights="random", scales=1)
+                            weights="random", scales=1, precision="float32")
     results = {}
     for name in ("mirrored", "one_device"):
         strategy = make_strategy(name)
@@ -237,8 +237,8 @@ def test_bf16_runs_vgg_in_bfloat16_and_keeps_the_rest_float32(content, style):
     stylizers = {}
     for precision in ("float32", "bf16"):
         keras.utils.set_random_seed(0)
-        config, strategy = transfer.resolve(
-            OptimizeConfig(image_size=32, iterations=2, optimizer="adam", precision=precision, **FAST), 1)
+        settings = {**FAST, "image_size": 32, "iterations": 2, "optimizer": "adam", "precision": precision}
+        config, strategy = transfer.resolve(OptimizeConfig(**settings), 1)
         stylizers[precision] = transfer.Stylizer([style], config, strategy)
     assert keras.config.dtype_policy().name == "float32"  # the policy was set only while building
 
@@ -291,6 +291,7 @@ REAL_SIZE = 64
 def evaluate_terms(weights_path: str, content: np.ndarray, style: np.ndarray, candidates: dict[str, np.ndarray],
                    config: OptimizeConfig, size: int) -> dict[str, dict[str, float]]:
     """Loss terms of each candidate [H, W, 3] under the objective `stylize` optimises (same layers, targets)."""
+    config = config.resolved()  # the style weight `stylize` uses
     layers = config.resolved_content_layers + config.resolved_style_layers
     extractor = features.build_feature_extractor("vgg19", tuple(dict.fromkeys(layers)), weights=weights_path,
                                                  pooling=config.pooling)
@@ -325,7 +326,8 @@ def test_real_style_transfer_lowers_the_style_loss(shared_data, real_vgg_weights
     assert factor > 10, terms  # measured ~13
     # block4_conv2 is only 12x8 px here, so the photo's content loss moves a lot; still, the result
     # must stay clearly closer to the photo than an unrelated image (the painting) is.
-    assert terms["result"]["content"] < 0.7 * terms["painting"]["content"], terms  # measured ~0.59
+    # Measured ~0.74 with max pooling, the default since 2026-12-02 (~0.59 with average pooling).
+    assert terms["result"]["content"] < 0.85 * terms["painting"]["content"], terms
 
 
 def test_real_bf16_final_loss_within_3_percent_of_float32(shared_data, real_vgg_weights):
@@ -341,7 +343,7 @@ def test_real_bf16_final_loss_within_3_percent_of_float32(shared_data, real_vgg_
         results[precision] = stylize(photo, [painting], config, lambda info, out=losses: out.append(info.loss))
         reported[precision] = losses[-1]
     content = np.asarray(images.resize_long_side(photo, REAL_SIZE))
-    config = OptimizeConfig(image_size=REAL_SIZE, weights=real_vgg_weights)
+    config = OptimizeConfig(image_size=REAL_SIZE, weights=real_vgg_weights, precision="float32").resolved()
     terms = evaluate_terms(real_vgg_weights, content, painting, {**results, "start": content}, config, REAL_SIZE)
 
     def total(name):
@@ -374,7 +376,7 @@ def test_mean_cov_style_loss_runs_through_stylize_and_lowers_its_own_term(conten
     """`style_loss="mean_cov"`: nested targets {layer: {"mean", "cov_sqrt"}} pass through the strategy and the
     solver, and L-BFGS lowers the 2-Wasserstein style term it reports."""
     terms = []
-    run(content, style, lambda info: terms.append(info.terms["style"]), style_loss="mean_cov", style_weight=50.0,
-        iterations=6, chunk_size=1)
+    run(content, style, lambda info: terms.append(info.terms["style"]), style_loss="mean_cov", content_weight=0.0,
+        tv_weight=0.0, iterations=6, chunk_size=1)  # the style term alone, at its default weight
     assert len(terms) == 6 and all(np.isfinite(terms))
     assert terms[-1] < 0.8 * terms[0], terms
