@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO / "experiments"
 SHARED_DATA = REPO.parent / "shared" / "data"
 ASSETS = REPO / "tfstyle" / "assets"
 
@@ -118,3 +119,15 @@ def numpy_gram(features: np.ndarray) -> np.ndarray:
     """[1, H, W, C] -> [C, C], G = F^T F / (H W)."""
     flat = np.asarray(features, np.float64).reshape(-1, features.shape[-1])
     return flat.T @ flat / flat.shape[0]
+
+
+def load_experiment(name: str):
+    """experiments/<name>.py imported as a module (its folder on sys.path, for its sibling imports)."""
+    import importlib.util
+
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,13 +1,13 @@
 """experiments/bench_cyclegan.py: its FLOP counts and one benchmark row, on the tiny preset."""
 
 import dataclasses
-import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 
+import helpers
 import keras
 import pytest
 import tensorflow as tf
@@ -21,12 +21,7 @@ SCRIPT = os.path.join(REPO, "experiments", "bench_cyclegan.py")
 
 @pytest.fixture(scope="module")
 def bench():
-    if os.path.dirname(SCRIPT) not in sys.path:  # the script imports its sibling experiments/benchmarking.py
-        sys.path.insert(0, os.path.dirname(SCRIPT))
-    spec = importlib.util.spec_from_file_location("bench_cyclegan", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return helpers.load_experiment("bench_cyclegan")
 
 
 def test_discriminator_forward_flops_by_hand(bench):

@@ -1,9 +1,7 @@
 """experiments/bench_optimize.py: its FLOP count, its flags, and one row run end to end through stylize()'s code."""
 
-import importlib.util
 import json
 import statistics
-import sys
 import time
 
 import helpers
@@ -16,12 +14,7 @@ SCRIPT = helpers.REPO / "experiments" / "bench_optimize.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    if str(SCRIPT.parent) not in sys.path:  # the script imports its sibling experiments/benchmarking.py
-        sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("bench_optimize", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return helpers.load_experiment("bench_optimize")
 
 
 def test_vgg_forward_flops_by_hand(bench):

@@ -1,9 +1,7 @@
 """experiments/compare_recipe.py: the equal-content comparison of two fronts, its variants, one tiny study."""
 
-import importlib.util
 import json
 import math
-import sys
 
 import helpers
 import pytest
@@ -15,12 +13,7 @@ SCRIPT = helpers.REPO / "experiments" / "compare_recipe.py"
 
 @pytest.fixture(scope="module")
 def study():
-    if str(SCRIPT.parent) not in sys.path:  # the script imports its siblings benchmarking.py and recipe.py
-        sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("compare_recipe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return helpers.load_experiment("compare_recipe")
 
 
 def test_style_ratio_interpolates_the_other_front_in_log_log(study):

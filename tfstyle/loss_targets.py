@@ -54,13 +54,23 @@ def blended_grams(extractor, style_images: Sequence[tf.Tensor], blend: Sequence[
     Returns:
         {layer: float32 [1, C, C]}, symmetric.
     """
-    targets: dict[str, tf.Tensor] = {}
+    return _blended(extractor, style_images, blend, layers, {"gram": losses.gram_matrix})["gram"]
+
+
+def _blended(extractor, style_images, blend, layers, statistics) -> dict[str, dict[str, tf.Tensor]]:
+    """sum_s w_s f(features_l(style_s)) for each named statistic f and layer l, one extractor pass per style.
+
+    Returns:
+        {statistic name: {layer: float32 tensor}}.
+    """
+    sums: dict[str, dict[str, tf.Tensor]] = {name: {} for name in statistics}
     for image, weight in zip(style_images, blend, strict=True):
         outputs = extractor(image, training=False)
-        for layer in layers:
-            gram = weight * losses.gram_matrix(outputs[layer])
-            targets[layer] = gram if layer not in targets else targets[layer] + gram
-    return targets
+        for name, statistic in statistics.items():
+            for layer in layers:
+                value = weight * statistic(outputs[layer])
+                sums[name][layer] = value if layer not in sums[name] else sums[name][layer] + value
+    return sums
 
 
 def blended_moments(extractor, style_images: Sequence[tf.Tensor], blend: Sequence[float],
@@ -77,13 +87,9 @@ def blended_moments(extractor, style_images: Sequence[tf.Tensor], blend: Sequenc
     Returns:
         {layer: {"mean": float32 [1, C], "cov_sqrt": float32 [1, C, C]}}.
     """
-    grams = blended_grams(extractor, style_images, blend, layers)
-    means: dict[str, tf.Tensor] = {}
-    for image, weight in zip(style_images, blend, strict=True):
-        outputs = extractor(image, training=False)
-        for layer in layers:
-            mean = weight * losses.feature_mean(outputs[layer])
-            means[layer] = mean if layer not in means else means[layer] + mean
+    moments = _blended(extractor, style_images, blend, layers,
+                       {"mean": losses.feature_mean, "gram": losses.gram_matrix})
+    means, grams = moments["mean"], moments["gram"]
     return {layer: {"mean": means[layer],
                     "cov_sqrt": losses.psd_sqrt(losses.covariance_from_moments(means[layer], grams[layer]))}
             for layer in layers}
