@@ -3,10 +3,11 @@
     python experiments/profile_startup.py               # 256 px, the default config
     python experiments/profile_startup.py --size 512 --precision float32
 
-Runs in this process, as the CLI does: import TensorFlow and tfstyle, read the images, build the VGG
-extractor with its weights, compute the targets, trace and run the stage's first chunk, then a second
-iteration for comparison. Each line is the seconds since the interpreter started (`time.perf_counter`
-is read first thing; the interpreter's own start, ~0.05 s, is not counted) and the phase's share.
+Runs in this process, as the CLI does: import TensorFlow the CLIs' way (`tfstyle.tf_startup`) and
+tfstyle, read the images, build the VGG extractor with its weights, compute the targets, trace and
+run the stage's first chunk, then a second iteration for comparison. Each line is the seconds since
+the interpreter started (`time.perf_counter` is read first thing; the interpreter's own start,
+~0.05 s, is not counted) and the phase's share.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import time
 STARTED = time.perf_counter()
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 
 
@@ -26,7 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", default="auto", help="OptimizeConfig.precision")
     parser.add_argument("--optimizer", default=None, help="OptimizeConfig.optimizer (default: its default)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfstyle import tf_startup  # what `tfstyle.cli` installs before any CLI imports TensorFlow
+
+    tf_startup.install()
     marks = []
 
     def mark(name):

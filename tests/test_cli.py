@@ -241,6 +241,19 @@ def test_lazy_tensorflow_import_with_onednn_on_still_fails_with_one_line(script)
     assert result.returncode == 2
 
 
+def test_matplotlib_is_kept_out_of_the_clis_tensorflow_import_and_imports_afterwards():
+    pytest.importorskip("matplotlib")
+    probe = ("import sys; {install}import tensorflow; import keras.src.visualization.plot_image_gallery as gallery; "
+             "during = 'matplotlib' in sys.modules; import matplotlib.pyplot; "
+             "print(during, gallery.plt is None, 'matplotlib.pyplot' in sys.modules)")
+    library = _run_as_user([sys.executable, "-c", probe.format(install="")])
+    cli_process = _run_as_user([sys.executable, "-c", probe.format(install="from tfstyle import cli; ")])
+    # Plain `import tensorflow` imports matplotlib.pyplot through Keras (so the check below is not vacuous) ...
+    assert library.stdout.split() == ["True", "False", "True"], library.stderr[-3000:]
+    # ... a CLI's does not; Keras takes it as not installed, and it still imports normally afterwards.
+    assert cli_process.stdout.split() == ["False", "True", "True"], cli_process.stderr[-3000:]
+
+
 def _translate_command(how: str) -> list[str]:
     args = ["--model_dir=/nonexistent", "--input=/nonexistent/x.png", "--output=y.png"]
     if how == "console script":

@@ -108,6 +108,34 @@ def test_truncation_stops_at_deepest_layer(rng):
     assert list(model(_image(rng))) == ["block2_conv1", "block1_conv1"]
 
 
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_extractor_matches_the_keras_application(rng, random_vgg19_file, pooling):
+    # The extractor builds its layers itself; the application with the same weights gives the same features.
+    layers = ("block4_conv2", "block1_conv1", "block3_pool", "block5_conv1")
+    model = features.build_feature_extractor(layers=layers, weights=random_vgg19_file, pooling=pooling)
+    application = keras.applications.VGG19(include_top=False, weights=random_vgg19_file, pooling=None)
+    if pooling == "avg":  # Gatys et al.'s swap, done by hand on the application's graph
+        x = inputs = keras.Input((None, None, 3))
+        taps = {}
+        for layer in application.layers[1:]:
+            x = (keras.layers.AveragePooling2D(2, 2) if layer.name.endswith("_pool") else layer)(x)
+            taps[layer.name] = x
+        application = keras.Model(inputs, [taps[name] for name in layers])
+    else:
+        application = keras.Model(application.input, [application.get_layer(name).output for name in layers])
+    image = _image(rng, 40, 36)
+    expected = application(keras.applications.vgg19.preprocess_input(image * 255.0))
+    got = model(image)
+    assert list(got) == list(layers)
+    for name, reference in zip(layers, expected, strict=True):
+        scale = float(np.abs(reference).max())
+        np.testing.assert_allclose(got[name], reference, rtol=1e-4, atol=1e-4 * scale)
+    # Nothing past block5_conv1: block5_conv2..4 (3 x 2.36 M parameters) are not built.
+    assert model.count_params() == sum(
+        int(np.prod(shape)) + shape[-1] for name, shape in features.BACKBONES["vgg19"].kernel_shapes.items()
+        if features.BACKBONES["vgg19"].conv_layers.index(name) <= 12)
+
+
 def test_unknown_names_raise_value_error_listing_valid_ones():
     with pytest.raises(ValueError, match=r"block6_conv1.*valid names are block1_conv1, block1_conv2"):
         features.build_feature_extractor(layers=("block6_conv1",), weights="random")

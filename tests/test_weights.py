@@ -190,6 +190,21 @@ def test_convert_save_reload_gives_identical_kernels(converted):
     np.testing.assert_array_equal(model.get_layer("block5_conv4").kernel, reference["block5_conv4"][0])
 
 
+def test_some_layers_are_read_and_every_layer_checked(tmp_path, converted):
+    path, reference = converted
+    loaded = weights.load_weights_file(path, "vgg19", layers=("block2_conv1", "block1_conv1"))
+    assert list(loaded) == ["block1_conv1", "block2_conv1"]  # network order
+    np.testing.assert_array_equal(loaded["block2_conv1"][0], reference["block2_conv1"][0])
+    with pytest.raises(ValueError, match="not vgg19 conv layers: block1_pool"):
+        weights.load_weights_file(path, "vgg19", layers=("block1_pool",))
+    # A layer that is not read still has its shape checked.
+    shapes = dict(VGG19.kernel_shapes)
+    shapes["block5_conv4"] = (3, 3, 512, 256)
+    bad = _legacy_shapes_file(tmp_path / "bad.h5", shapes)
+    with pytest.raises(ValueError, match="block5_conv4 has weights of shapes"):
+        weights.load_weights_file(bad, "vgg19", layers=("block1_conv1",))
+
+
 def test_legacy_h5_layout_is_read(tmp_path, converted):
     """The Keras 2 layout of the ImageNet download (layer_names / weight_names attributes)."""
     _, reference = converted

@@ -1,4 +1,5 @@
-"""TensorFlow's import without its start-up notices, so that a failing CLI prints exactly one `error:` line.
+"""TensorFlow's import for the CLIs: without its start-up notices (so that a failing CLI prints exactly one
+`error:` line) and without the plotting library it loads for nothing (so that a CLI starts sooner).
 
 A command must be able to fail with exactly one `error:` line, but TensorFlow's C++ runtime writes
 to file descriptor 2 while `import tensorflow` loads its shared libraries, before absl logging is
@@ -22,6 +23,13 @@ notices, and those only when TF_CPP_MIN_LOG_LEVEL >= 1 (the level at which Tenso
 once absl is set up). Warnings and errors written during the import, from C++ or Python, are shown,
 in order; if the import fails, everything captured is shown. Library code is not affected: nothing
 happens unless `install()` runs before TensorFlow is imported.
+
+During that same first import, matplotlib is kept out (`sys.modules` says it is not installed): `import
+tensorflow` imports Keras for `tf.keras`, and Keras imports `matplotlib.pyplot` at module level for its
+`keras.visualization.plot_*` helpers alone, which no tfstyle CLI calls. That import took 0.43 s of a
+2.9 s `import tensorflow` on a 2-core Xeon (experiments/profile_startup.py), a tenth of a default
+optimize run's start-up. Keras handles a missing matplotlib (its plot helpers then say it is required);
+matplotlib itself imports normally afterwards, for anything that asks for it later.
 
 What TensorFlow prints later goes through absl logging and obeys TF_CPP_MIN_LOG_LEVEL, whose default
 2 still shows ERROR lines: with oneDNN on, CycleGAN training logs one "meta_optimizer.cc] remapper
@@ -126,8 +134,28 @@ def _start_up_notices_filtered() -> Iterator[None]:
                 _write_fd(2, drop_start_up_notices(captured, _tf_min_log_level()) if succeeded else captured)
 
 
+# Packages TensorFlow's import loads only for features no CLI uses (see the module docstring).
+_KEPT_OUT_OF_IMPORT = ("matplotlib",)
+
+
+@contextlib.contextmanager
+def _kept_out(names: tuple[str, ...]) -> Iterator[None]:
+    """Runs the block as if the packages `names` (not yet imported) were not installed: an import of one of
+    them, or of a submodule, raises ModuleNotFoundError. Afterwards they import normally again."""
+    hidden = [name for name in names if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # the import system's "not found" marker
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
 class _QuietLoader(importlib.abc.Loader):
-    """Wraps TensorFlow's own loader: its `exec_module` runs inside `_start_up_notices_filtered`."""
+    """Wraps TensorFlow's own loader: its `exec_module` runs inside `_start_up_notices_filtered`, with the
+    packages of `_KEPT_OUT_OF_IMPORT` kept out."""
 
     def __init__(self, finder: _TensorFlowImportHook, loader: importlib.abc.Loader):
         self._finder = finder
@@ -141,7 +169,7 @@ class _QuietLoader(importlib.abc.Loader):
         module.__loader__ = self._loader  # TensorFlow sees its own loader, as if we had never been here
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
-        with _start_up_notices_filtered():
+        with _start_up_notices_filtered(), _kept_out(_KEPT_OUT_OF_IMPORT):
             self._loader.exec_module(module)
 
     def __getattr__(self, name):  # is_package, get_resource_reader, ...: the real loader's
@@ -178,6 +206,6 @@ class _TensorFlowImportHook(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Sets TF_CPP_MIN_LOG_LEVEL=2 unless the user chose a level, and filters TensorFlow's first import
-    (a no-op when TensorFlow is already imported or the hook is installed)."""
+    and keeps matplotlib out of it (a no-op when TensorFlow is already imported or the hook is installed)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _TensorFlowImportHook().install()

@@ -10,6 +10,7 @@ stores no layer names.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Sequence
 
 import h5py
 import numpy as np
@@ -25,11 +26,16 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _read_h5_layers(path: str, load: bool) -> dict[str, list]:
+def _read_h5_layers(path: str, load: bool | Collection[str]) -> dict[str, list]:
     """{layer name: [kernel, bias, ...]} from a Keras 3 `.weights.h5` or a legacy Keras `.h5` file.
 
-    Arrays when `load`, else only their shapes. Layers without weights are left out.
+    Arrays of every layer when `load` is True, of the named layers when it is a collection of names;
+    else (and for the other layers) only their shapes. Layers without weights are left out.
     """
+
+    def wanted(name: str) -> bool:
+        return load if isinstance(load, bool) else name in load
+
     layers: dict[str, list] = {}
     with h5py.File(path, "r") as file:
         root = file["model_weights"] if "model_weights" in file else file
@@ -39,7 +45,7 @@ def _read_h5_layers(path: str, load: bool) -> dict[str, list]:
                 group = root[name]
                 weight_names = [_text(w) for w in group.attrs.get("weight_names", [])]
                 if weight_names:
-                    layers[name] = [group[w][()] if load else group[w].shape for w in weight_names]
+                    layers[name] = [group[w][()] if wanted(name) else group[w].shape for w in weight_names]
             return layers
 
         # Keras 3 layout: <...>/vars with a `name` attribute and datasets "0", "1", ...
@@ -49,13 +55,13 @@ def _read_h5_layers(path: str, load: bool) -> dict[str, list]:
                 if name is None:
                     return
                 keys = sorted(item.keys(), key=int)
-                layers[_text(name)] = [item[k][()] if load else item[k].shape for k in keys]
+                layers[_text(name)] = [item[k][()] if wanted(_text(name)) else item[k].shape for k in keys]
 
         file.visititems(visit)
     return layers
 
 
-def _read_layers(path: str, layout: layouts.WeightsLayout, load: bool) -> dict[str, list]:
+def _read_layers(path: str, layout: layouts.WeightsLayout, load: bool | Collection[str]) -> dict[str, list]:
     """Reads a weights file; files whose layers carry no names are loaded through Keras itself."""
     try:
         layers = _read_h5_layers(path, load)
@@ -70,8 +76,7 @@ def _read_layers(path: str, layout: layouts.WeightsLayout, load: bool) -> dict[s
         model.load_weights(path)
     except Exception as error:  # Keras raises several types for a structure mismatch
         raise ValueError(f"{path} is not a {layout.name.upper()} weights file: {error}") from None
-    return {name: [w if load else w.shape for w in model.get_layer(name).get_weights()]
-            for name in layout.conv_layers}
+    return {name: model.get_layer(name).get_weights() for name in layout.conv_layers}
 
 
 def check_layer_weights(layers: dict[str, list], backbone: str, path: str) -> None:
@@ -114,11 +119,14 @@ def inspect_weights_file(path: str, backbone: str = "vgg19") -> None:
     check_layer_weights(_read_layers(path, layouts.get_layout(backbone), load=False), backbone, path)
 
 
-def load_weights_file(path: str, backbone: str = "vgg19") -> dict[str, list[np.ndarray]]:
-    """Reads and checks a weights file of `backbone`.
+def load_weights_file(path: str, backbone: str = "vgg19",
+                      layers: Sequence[str] | None = None) -> dict[str, list[np.ndarray]]:
+    """Reads and checks a weights file of `backbone`: every layer's shapes are checked, and the arrays of
+    `layers` (default: every conv layer) are read.
 
     Returns:
-        {conv layer name: [kernel float32 (3, 3, in, out), bias float32 (out,)]}, top layers dropped.
+        {conv layer name: [kernel float32 (3, 3, in, out), bias float32 (out,)]} for `layers`, in network
+        order; top layers dropped.
 
     Raises:
         FileNotFoundError: no such file.
@@ -127,9 +135,14 @@ def load_weights_file(path: str, backbone: str = "vgg19") -> dict[str, list[np.n
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
     layout = layouts.get_layout(backbone)
-    layers = _read_layers(path, layout, load=True)
-    check_layer_weights(layers, backbone, path)
-    return {name: [np.asarray(w, dtype=np.float32) for w in layers[name]] for name in layout.conv_layers}
+    wanted = layout.conv_layers if layers is None else tuple(layers)
+    unknown = [name for name in wanted if name not in layout.conv_layers]
+    if unknown:
+        raise ValueError(f"not {layout.name} conv layers: {', '.join(unknown)}")
+    stored = _read_layers(path, layout, load=set(wanted))
+    check_layer_weights(stored, backbone, path)
+    return {name: [np.asarray(w, dtype=np.float32) for w in stored[name]]
+            for name in layout.conv_layers if name in wanted}
 
 
 def save_weights_file(layers: dict[str, list[np.ndarray]], backbone: str, path: str) -> str:
