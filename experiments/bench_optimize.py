@@ -31,7 +31,8 @@ and layers, one stage):
 The ``lbfgs`` row with XLA off (stylize()'s defaults) and the ``recipe`` row also give a start-up
 figure: wall seconds from the row's process start (the parent's clock just before it spawns the
 child: interpreter, imports, weights, model build, targets, tracing) to the end of the first
-iteration, printed below the table and stored as "startup".
+iteration, printed below the table and stored as "startup". tfstyle's rows import TensorFlow as its CLIs
+do (`tfstyle.tf_startup`: matplotlib kept out of that import); the recipe's as the tutorial does.
 
 Every row runs in its own subprocess, so its peak memory is its own: peak RSS (VmHWM of
 /proc/self/status) on CPU, `tf.config.experimental.get_memory_info` on GPU. A row takes `warmup`
@@ -448,7 +449,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.row:
-        benchmarking.print_row(run_row(json.loads(args.row)))
+        spec = json.loads(args.row)
+        if spec["method"] != "recipe":  # tfstyle's rows import TensorFlow the way its CLIs do
+            from tfstyle import tf_startup
+
+            tf_startup.install()
+        benchmarking.print_row(run_row(spec))
         return 0
 
     machine = benchmarking.describe_machine()
