@@ -19,8 +19,11 @@ import json
 import os
 from typing import ClassVar
 
-from tfstyle import distribute, options  # TensorFlow-free: the CLI defines and checks flags before importing it
-from tfstyle.cyclegan import geometry
+from tfstyle import (  # TensorFlow-free: the CLI defines and checks flags before importing it
+    distribute,
+    geometry,
+    options,
+)
 
 TASK = "cyclegan"  # config.json's "task" key for CycleGAN runs
 

@@ -15,19 +15,18 @@ batches are split over all replicas of the strategy (the CLI uses
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-import time
-from collections.abc import Callable, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfstyle import export
 from tfstyle.cyclegan import config as config_lib
 from tfstyle.cyclegan import models
+
+# Running a generator on images of any size is shared with the style networks (`tfstyle.inference`).
+from tfstyle.inference import TranslateProgress, Translator, translate_images  # noqa: F401
 from tfstyle.training import rundir
 
 logger = logging.getLogger(__name__)
@@ -106,105 +105,3 @@ def export_generator(generator: keras.Model, export_dir: str | os.PathLike, vers
     generator's `models.SIZE_MULTIPLE` and refuse sides below `models.MIN_SIZE`; returns the version folder."""
     return export.export_generator(generator, export_dir, version, multiple=models.SIZE_MULTIPLE,
                                    min_size=models.MIN_SIZE)
-
-
-@dataclasses.dataclass(frozen=True)
-class TranslateProgress:
-    """Reported after each batch: images done so far, of `total`, and seconds since the start."""
-
-    done: int
-    total: int
-    elapsed_s: float
-
-
-class Translator:
-    """Translates lists of uint8 images with one generator, compiling the step once.
-
-    Args:
-        generator: float32 [B, H, W, 3] in [-1, 1] -> [-1, 1], variables created in `strategy`'s scope.
-        strategy: where to run (default: the current strategy); a global batch is split over its replicas.
-
-    Images are padded to the generator's `models.SIZE_MULTIPLE` and must be at least its
-    `models.MIN_SIZE` on each side (`models.check_generator_size`).
-    """
-
-    def __init__(self, generator: keras.Model, strategy: tf.distribute.Strategy | None = None):
-        self.generator = generator
-        self.strategy = strategy or tf.distribute.get_strategy()
-
-        def replica_step(batch):
-            return export.translate_uint8(generator, batch, models.SIZE_MULTIPLE, models.MIN_SIZE)
-
-        @tf.function(reduce_retracing=True)
-        def distributed_step(batch):
-            outputs = self.strategy.run(replica_step, args=(batch,))
-            return self.strategy.experimental_local_results(outputs)
-
-        self._step = distributed_step
-
-    @staticmethod
-    def check_size(image: np.ndarray, what: str = "image") -> None:
-        """Raises ValueError unless `image` is [H, W, 3] with H, W >= the generator's minimum."""
-        shape = np.shape(image)
-        if len(shape) != 3 or shape[-1] != 3:
-            raise ValueError(f"{what}: expected shape [H, W, 3], got {shape}")
-        models.check_generator_size(shape[0], shape[1], what)
-
-    def __call__(
-        self,
-        images_uint8: Sequence[np.ndarray],
-        batch_size: int = 1,
-        callback: Callable[[TranslateProgress], None] | None = None,
-    ) -> list[np.ndarray]:
-        """Translates each image at its own size.
-
-        Args:
-            images_uint8: uint8 [H_i, W_i, 3] in [0, 255], any sizes with H_i, W_i >= `models.MIN_SIZE`.
-            batch_size: images per step (the global batch, split over replicas).
-            callback: called with a `TranslateProgress` after each batch.
-
-        Returns:
-            uint8 [H_i, W_i, 3] in [0, 255], in the input order.
-
-        Raises:
-            ValueError: an image is not [H, W, 3] uint8-convertible, smaller than `models.MIN_SIZE`, or
-                `batch_size` < 1.
-        """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        arrays = [np.asarray(image) for image in images_uint8]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for index, array in enumerate(arrays):
-            self.check_size(array, f"image {index}")
-            groups.setdefault(array.shape[:2], []).append(index)
-
-        results: list[np.ndarray | None] = [None] * len(arrays)
-        start, done = time.perf_counter(), 0
-        for indices in groups.values():
-            stacked = np.stack([arrays[i] for i in indices]).astype(np.uint8)  # [N, H, W, 3]
-            dataset = tf.data.Dataset.from_tensor_slices(stacked).batch(batch_size)
-            position = 0
-            for batch in self.strategy.experimental_distribute_dataset(dataset):
-                parts = [part.numpy() for part in self._step(batch)]  # replica order = batch order
-                translated = np.concatenate(parts, axis=0)
-                for offset, image in enumerate(translated):
-                    results[indices[position + offset]] = image
-                position += len(translated)
-                done += len(translated)
-                if callback is not None:
-                    callback(TranslateProgress(done, len(arrays), time.perf_counter() - start))
-        return results
-
-
-def translate_images(
-    generator: keras.Model,
-    images_uint8: Sequence[np.ndarray],
-    batch_size: int = 1,
-    strategy: tf.distribute.Strategy | None = None,
-    callback: Callable[[TranslateProgress], None] | None = None,
-) -> list[np.ndarray]:
-    """Translates uint8 [H_i, W_i, 3] images of any sizes; returns uint8 images of the same sizes.
-
-    A one-call form of `Translator` (which keeps the compiled step for repeated calls).
-    """
-    return Translator(generator, strategy)(images_uint8, batch_size=batch_size, callback=callback)

@@ -41,11 +41,13 @@ from __future__ import annotations
 import re
 
 import keras
-import tensorflow as tf
+
+from tfstyle import layers
 
 # The generator's size rule lives in the TensorFlow-free `geometry` (the training config checks it
 # before TensorFlow loads); imported here so callers of the builders find it beside them.
-from tfstyle.cyclegan.geometry import MIN_SIZE, SIZE_MULTIPLE, check_generator_size  # noqa: F401
+from tfstyle.geometry import MIN_SIZE, SIZE_MULTIPLE, check_generator_size  # noqa: F401
+from tfstyle.layers import ReflectionPadding2D  # noqa: F401 - where the builders' users found it first
 
 # `--generator` names of the paper -> number of residual blocks. `build_generator` also
 # accepts any "resnet_<n>blocks" (the tests use 1-2 blocks).
@@ -62,48 +64,7 @@ def _weights() -> keras.initializers.Initializer:
 
 def _instance_norm(name: str) -> keras.layers.Layer:
     """Instance normalisation without affine parameters (see the module docstring)."""
-    return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False, name=name)
-
-
-@keras.saving.register_keras_serializable(package="tfstyle")
-class ReflectionPadding2D(keras.layers.Layer):
-    """Pads the two spatial axes of [B, H, W, C] images by mirroring them (edge pixel not repeated).
-
-    The counterpart of PyTorch's `nn.ReflectionPad2d` (`tf.pad(mode="REFLECT")`): padding
-    [1, 2, 3] by 2 gives [3, 2, 1, 2, 3, 2, 1]. Each padding must be smaller than the padded
-    size (tf.pad raises at run time otherwise). Any float dtype; the padding is exact, so it
-    runs in the layer's compute dtype under mixed precision.
-
-    Args:
-        padding: an int (the same on all four sides) or ((top, bottom), (left, right)), in px.
-
-    Shape: [B, H, W, C] -> [B, H + top + bottom, W + left + right, C]; None sizes stay None.
-    """
-
-    def __init__(self, padding: int | tuple = 1, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(padding, int):
-            padding = ((padding, padding), (padding, padding))
-        padding = tuple(tuple(int(p) for p in pair) for pair in padding)
-        if len(padding) != 2 or any(len(pair) != 2 for pair in padding) or min(min(padding)) < 0:
-            raise ValueError(f"padding must be an int >= 0 or ((top, bottom), (left, right)), got {padding}")
-        self.padding = padding
-
-    def call(self, inputs):
-        (top, bottom), (left, right) = self.padding
-        return tf.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT")
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        (top, bottom), (left, right) = self.padding
-        height = None if height is None else height + top + bottom
-        width = None if width is None else width + left + right
-        return (batch, height, width, channels)
-
-    def get_config(self):
-        config = super().get_config()
-        config["padding"] = [list(pair) for pair in self.padding]
-        return config
+    return layers.instance_norm(name, affine=False)
 
 
 def _conv(filters: int, kernel_size: int, strides: int, name: str) -> keras.layers.Conv2D:
