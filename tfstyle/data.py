@@ -339,17 +339,58 @@ def unpaired_dataset(paths_a: ImageSource, paths_b: ImageSource, *, load_size: i
     n_a, n_b = len(paths_a), len(paths_b)
     if n_a == 0 or n_b == 0:
         raise ValueError(f"both domains need at least one image (got |A|={n_a}, |B|={n_b})")
+    index_a, index_b = unpaired_indices(n_a, n_b, batch_size=batch_size, seed=seed, epoch=epoch,
+                                        training=training)
+    return _indexed_dataset([_index_reader(paths_a, "domain A"), _index_reader(paths_b, "domain B")],
+                            [index_a, index_b], names=["read_image_a", "read_image_b"], load_size=load_size,
+                            crop_size=crop_size, batch_size=batch_size, seed=seed, epoch=epoch,
+                            skip_batches=skip_batches, training=training, input_context=input_context)
+
+
+def image_dataset(paths: ImageSource, *, load_size: int = 286, crop_size: int = 256, batch_size: int = 1,
+                  seed: int = 0, epoch: int = 0, skip_batches: int = 0, training: bool = True,
+                  input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """One epoch of batches of one image set (e.g. the content photos a feed-forward style network trains on).
+
+    The same pipeline as `unpaired_dataset`, with one domain: an epoch is `len(paths) // batch_size`
+    batches (at least 1) in a random order that is a stateless function of (seed, epoch), each image
+    augmented by `preprocess_unpaired` (resize to load_size, random crop_size crop, random flip) with a
+    seed folded from (seed, epoch, position), so that a resume at `skip_batches` is exact; distributed
+    the same two ways.
+
+    Returns:
+        Dataset of float32 [batch_size, crop_size, crop_size, 3] in [-1, 1] (with `input_context`:
+        [per-replica batch, ...]), prefetched.
+
+    Raises:
+        ValueError: no images, or a size, batch or skip out of range.
+    """
+    if len(paths) == 0:
+        raise ValueError("no images to train on")
+    index, _ = unpaired_indices(len(paths), len(paths), batch_size=batch_size, seed=seed, epoch=epoch,
+                                training=training)  # one domain: A's order is a permutation per epoch
+    return _indexed_dataset([_index_reader(paths, "images")], [index], names=["read_image"], load_size=load_size,
+                            crop_size=crop_size, batch_size=batch_size, seed=seed, epoch=epoch,
+                            skip_batches=skip_batches, training=training, input_context=input_context)
+
+
+def _indexed_dataset(readers: Sequence[Callable[[np.ndarray], np.ndarray]], indices: Sequence[np.ndarray], *,
+                     names: Sequence[str], load_size: int, crop_size: int, batch_size: int, seed: int, epoch: int,
+                     skip_batches: int, training: bool,
+                     input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
+    """The pipeline behind `unpaired_dataset` and `image_dataset`: example slot p reads image indices[d][p] of
+    each domain d, augments it with a seed folded from (seed, epoch, p, d), and the slots are batched.
+
+    Yields a tuple of one batch per domain, or the batch itself for one domain.
+    """
     if crop_size < 1 or load_size < 1:
         raise ValueError(f"load_size and crop_size must be positive (got {load_size}, {crop_size})")
     if training and crop_size > load_size:
         raise ValueError(f"crop_size {crop_size} is larger than load_size {load_size}")
-    steps = steps_per_epoch(n_a, n_b, batch_size)
+    steps = len(indices[0]) // batch_size
     if not 0 <= skip_batches <= steps:
         raise ValueError(f"skip_batches must be in [0, {steps}] (steps per epoch), got {skip_batches}")
-    read_a, read_b = _index_reader(paths_a, "domain A"), _index_reader(paths_b, "domain B")
-    index_a, index_b = unpaired_indices(n_a, n_b, batch_size=batch_size, seed=seed, epoch=epoch,
-                                        training=training)
-    positions = np.arange(len(index_a), dtype=np.int64)[skip_batches * batch_size:]
+    positions = np.arange(len(indices[0]), dtype=np.int64)[skip_batches * batch_size:]
     output_batch = batch_size
     if input_context is not None:
         # Global batch s is positions [s * B, (s + 1) * B); pipeline i of k takes the i-th of its k
@@ -363,18 +404,18 @@ def unpaired_dataset(paths_a: ImageSource, paths_b: ImageSource, *, load_size: i
         augment_key = tf.random.experimental.stateless_fold_in(
             tf.constant([seed, epoch], tf.int64), _AUGMENT_STREAM, alg=_RNG_ALG)
 
-    def load_pair(position, a, b):
+    def load(position, *domain_indices):
         example_key = tf.random.experimental.stateless_fold_in(augment_key, position, alg=_RNG_ALG)
-        pair = []
-        for domain, (read, index) in enumerate([(read_a, a), (read_b, b)]):
-            image = _read_indexed(read, index, name=f"read_image_{'ab'[domain]}")
+        loaded = []
+        for domain, (read, index, name) in enumerate(zip(readers, domain_indices, names, strict=True)):
+            image = _read_indexed(read, index, name=name)
             seed_domain = tf.random.experimental.stateless_fold_in(example_key, domain, alg=_RNG_ALG)
-            pair.append(preprocess_unpaired(image, seed_domain, load_size=load_size, crop_size=crop_size,
-                                            training=training))
-        return tuple(pair)
+            loaded.append(preprocess_unpaired(image, seed_domain, load_size=load_size, crop_size=crop_size,
+                                              training=training))
+        return tuple(loaded) if len(loaded) > 1 else loaded[0]
 
-    dataset = tf.data.Dataset.from_tensor_slices((positions, index_a[positions], index_b[positions]))
-    dataset = dataset.map(load_pair, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = tf.data.Dataset.from_tensor_slices((positions, *(index[positions] for index in indices)))
+    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.batch(output_batch, drop_remainder=True).prefetch(AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
@@ -480,6 +521,30 @@ def tfds_unpaired(name: str, data_dir: str | None = None, split: str = "train", 
         logger.info("downloading and preparing %s into %s", full_name, builder.data_dir_root)
         builder.download_and_prepare()
     return tuple(_read_split(tfds, builder, full_name, f"{split}{domain}") for domain in "AB")
+
+
+def tfds_images(name: str, data_dir: str | None = None, split: str = "train", download: bool = True) -> EncodedImages:
+    """The `image` feature of one split of any TFDS image dataset (e.g. "coco/2017"), encoded, in memory.
+
+    The source `image_dataset` takes for content photos. A dataset that is not prepared in `data_dir` is
+    downloaded and prepared when `download` is on (TFDS' own download: hours for COCO; a machine with
+    no internet fails in TFDS with its own message), else refused at once.
+
+    Raises:
+        FileNotFoundError: not prepared and `download` is off.
+        ValueError: no such split, or it holds no images.
+    """
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        if not download:
+            raise FileNotFoundError(f"TFDS dataset {name} is not prepared in {builder.data_dir_root} and download "
+                                    f"is off: run `tfds build {name} --data_dir DIR` and pass --data_dir DIR, "
+                                    "or train on a folder of photos")
+        logger.info("downloading and preparing %s into %s", name, builder.data_dir_root)
+        builder.download_and_prepare()
+    return _read_split(tfds, builder, name, split)
 
 
 def _read_split(tfds, builder, full_name: str, split: str) -> EncodedImages:
