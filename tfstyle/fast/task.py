@@ -1,0 +1,183 @@
+"""Per-style network training as a task of the training core: `train(config, strategy, callback) -> TrainResult`.
+
+Johnson et al. 2016: the transformer T (`models.build_transformer`) is trained so that for each photo x
+the output y = T(x) minimises the Gatys objective against x and the style image s, evaluated by the
+frozen VGG loss network phi (`tfstyle.features`), per example::
+
+    L(x) = alpha * L_content(phi(y), phi(x)) + beta * sum_l w_l E_l(G(phi_l(y)), G(phi_l(s))) + gamma * TV(y)
+
+with the loss terms of `tfstyle.losses` (content MSE, normalised Gram distance, TV) and equal w_l summing to
+1. The style Grams G(phi_l(s)) are computed once when the task is built, never per step; the content
+targets phi(x) come from the same batch. Losses are reported unweighted ("content", "style", "tv") and
+weighted ("total"), averaged over the global batch.
+
+This module holds only what is this task's: the transformer, one Adam, the loss network and the style
+targets (neither is checkpointed: the VGG is frozen and the targets are recomputed from the style image
+on resume), the step, and the photo / stylised grid. Strategy, run folder, checkpoints, exact resume,
+signals, the NaN stop, TensorBoard and progress are the core's. Checkpoint keys: `transformer`,
+`optimizer` (plus the core's `step` and `rng`); stylize and export restore `transformer` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfstyle import features, images, loss_targets, losses
+from tfstyle.fast.config import TASK, FastTrainConfig
+from tfstyle.training import loop
+from tfstyle.training.loop import StepInfo, TrainingDiverged, TrainResult
+from tfstyle.training.task import NONFINITE_GRADIENTS, Task, TaskState, nonfinite_flag
+
+__all__ = ["LOSS_NAMES", "FastStyleTask", "StepInfo", "TrainResult", "TrainingDiverged", "build_training",
+           "train"]
+
+LOSS_NAMES = ("total", "content", "style", "tv")
+IMAGE_GRID = "photo_stylised"  # TensorBoard tag of the image grid
+MODEL_KEY = "transformer"  # checkpoint key of the network
+
+
+class _Photos:
+    """The content photos as the core's `InputPipeline` (`tfstyle.data.image_dataset`)."""
+
+    def __init__(self, config: FastTrainConfig):
+        from tfstyle import data
+
+        self._data = data
+        self._config = config
+        if config.dataset:
+            self.source = data.tfds_images(config.dataset, data_dir=config.data_dir)
+        else:
+            try:
+                self.source = data.folder_paths(config.content_dir)
+                data.validate_image_files(self.source)  # headers only: a bad file fails now, not at step 1000
+            except (ValueError, FileNotFoundError) as error:
+                raise type(error)(f"--content_dir: {error}") from None
+        self.steps_per_epoch = max(1, len(self.source) // config.batch_size)
+
+    def dataset(self, epoch: int, skip_batches: int = 0) -> tf.data.Dataset:
+        """float32 [B, S, S, 3] in [-1, 1] (B the global batch) for `epoch`, without its first `skip_batches`."""
+        c = self._config
+        return self._data.image_dataset(self.source, load_size=c.resolved_load_size, crop_size=c.image_size,
+                                        batch_size=c.batch_size, seed=c.seed, epoch=epoch,
+                                        skip_batches=skip_batches)
+
+
+class FastStyleTask(Task):
+    """A per-style transformer for the training core: one model, one Adam, the perceptual loss.
+
+    Args:
+        config: the run's `FastTrainConfig`.
+    """
+
+    name = TASK
+
+    def input_pipeline(self) -> _Photos:
+        return _Photos(self.config)
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        return self.config.steps
+
+    def build(self, steps_per_epoch: int, rng: tf.random.Generator) -> TaskState:
+        """The transformer (seeded from `config.seed`), Adam, the frozen loss network and the style Grams."""
+        from tfstyle import distribute
+        from tfstyle.fast import models
+
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        transformer = models.build_transformer(c.filters, c.residual_blocks, name=MODEL_KEY)
+        optimizer = distribute.loss_scaled(keras.optimizers.Adam(c.learning_rate, name="optimizer"),
+                                           c.mixed_precision)
+        layers = tuple(dict.fromkeys(c.content_layers + c.style_layers))
+        self.extractor = features.build_feature_extractor(layers=layers, weights=c.weights, pooling=c.pooling,
+                                                          cache_dir=c.cache_dir)
+        self.style_grams = style_grams(self.extractor, c)
+        return TaskState(models={MODEL_KEY: transformer}, optimizers={"optimizer": optimizer},
+                         trainable={"optimizer": transformer.trainable_variables})
+
+    def make_replica_step(self, state: TaskState) -> Callable:
+        """batch float32 [B_replica, S, S, 3] in [-1, 1] -> {LOSS_NAMES..., flag}, each a global-batch mean."""
+        c = self.config
+        transformer = state.models[MODEL_KEY]
+        optimizer = state.optimizers["optimizer"]
+        variables = state.trainable["optimizer"]
+        scaled = c.mixed_precision == "fp16"
+        objective = perceptual_loss(self.extractor, self.style_grams, c)
+
+        def replica_step(batch):
+            photos = images.from_signed(batch)  # [0, 1]
+            with tf.GradientTape() as tape:
+                stylised = tf.cast(transformer(photos, training=True), tf.float32)
+                terms = objective(stylised, photos)
+                # The loss terms are batch means: times B_replica / B_global, summed over replicas = global mean.
+                share = tf.cast(tf.shape(batch)[0], tf.float32) / float(c.batch_size)
+                values = {name: terms[name] * share for name in LOSS_NAMES}
+                loss = optimizer.scale_loss(values["total"]) if scaled else values["total"]
+            gradients = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+            if not scaled:  # fp16: the LossScaleOptimizer skips non-finite gradients by design
+                values[NONFINITE_GRADIENTS] = nonfinite_flag(gradients)
+            return values
+
+        return replica_step
+
+    def make_image_summaries(self, state: TaskState) -> Callable:
+        """batch in [-1, 1] -> {IMAGE_GRID: float32 [1, 2S, kS, 3] in [0, 1]}: up to 4 photos over their results."""
+        transformer = state.models[MODEL_KEY]
+
+        @tf.function
+        def grid(photos):
+            stylised = tf.cast(transformer(photos, training=False), tf.float32)
+            row = lambda batch: tf.concat(tf.unstack(batch), axis=1)  # noqa: E731 - [k, S, S, 3] -> [S, kS, 3]
+            return tf.concat([row(photos), row(stylised)], axis=0)[tf.newaxis]
+
+        return lambda batch: {IMAGE_GRID: grid(images.from_signed(batch[:4]))}
+
+
+def style_grams(extractor: keras.Model, config: FastTrainConfig) -> dict[str, tf.Tensor]:
+    """{style layer: float32 [1, C, C]} Gram targets of `config.style`, its long side `style_scale` x image_size."""
+    size = max(features.min_image_size(layers=config.style_layers), round(config.image_size * config.style_scale))
+    style = np.asarray(images.resize_long_side(images.load_image(config.style), size))[None]
+    return loss_targets.blended_grams(extractor, [style], [1.0], config.style_layers)
+
+
+def perceptual_loss(extractor: keras.Model, grams: dict[str, tf.Tensor],
+                    config: FastTrainConfig) -> Callable[[tf.Tensor, tf.Tensor], dict[str, tf.Tensor]]:
+    """(stylised, photos), float32 [B, H, W, 3] in [0, 1] -> {"total", "content", "style", "tv"}: float32 batch means.
+
+    The objective of the module docstring; "total" is the weighted sum, the others are unweighted.
+    """
+    c = config
+    style_weight = 1.0 / len(c.style_layers)
+
+    def objective(stylised, photos):
+        targets = loss_targets.content_targets(extractor, photos, c.content_layers)
+        outputs = extractor(stylised, training=False)
+        content = tf.add_n([losses.content_loss(outputs[layer], tf.stop_gradient(targets[layer]))
+                            for layer in c.content_layers]) / float(len(c.content_layers))
+        style = tf.add_n([style_weight * losses.style_loss(outputs[layer], grams[layer]) for layer in c.style_layers])
+        tv = losses.total_variation_loss(stylised)
+        total = c.content_weight * content + c.style_weight * style + c.tv_weight * tv
+        return {"total": total, "content": content, "style": style, "tv": tv}
+
+    return objective
+
+
+def build_training(config: FastTrainConfig, strategy: tf.distribute.Strategy, steps_per_epoch: int) -> loop.Built:
+    """The state and the train step exactly as `train` builds them (for `experiments/bench_fast.py`)."""
+    return loop.build(FastStyleTask(config), strategy, steps_per_epoch)
+
+
+def train(config: FastTrainConfig, strategy: tf.distribute.Strategy | None = None,
+          callback: Callable[[StepInfo], None] | None = None) -> TrainResult:
+    """Trains (or resumes) a per-style network in `config.model_dir` on the training core.
+
+    Raises:
+        ValueError / FileNotFoundError: bad config, images or model_dir (names the bad value).
+        TrainingDiverged: a loss became NaN/Inf; the last good checkpoint is kept.
+    """
+    config.validate()
+    return loop.train(FastStyleTask(config), strategy=strategy, callback=callback)
