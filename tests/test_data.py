@@ -266,6 +266,33 @@ def test_unpaired_dataset_skip_batches_equals_dropping_the_first_batches(tmp_pat
         data.unpaired_dataset(paths_a, paths_b, skip_batches=5, **kwargs)
 
 
+def test_image_dataset_shows_every_image_once_per_epoch_and_skips_exactly(tmp_path):
+    paths = _constant_images(tmp_path / "photos", 7)
+    kwargs = dict(load_size=18, crop_size=16, batch_size=2, seed=4)
+    batches = [np.asarray(batch) for batch in data.image_dataset(paths, epoch=1, **kwargs)]
+    assert len(batches) == 3 and batches[0].shape == (2, 16, 16, 3)  # 7 // 2, the remainder dropped
+    grey = np.round((np.concatenate(batches)[:, 0, 0, 0] + 1.0) / 2.0 * 255.0)
+    shown = ((grey - 10) / 20).astype(int)  # image i is flat grey 20 i + 10
+    assert len(set(shown)) == 6 and set(shown) <= set(range(7))  # no repeats within an epoch
+    other_epoch = [np.asarray(batch) for batch in data.image_dataset(paths, epoch=2, **kwargs)]
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other_epoch, strict=True))
+    skipped = [np.asarray(batch) for batch in data.image_dataset(paths, epoch=1, skip_batches=2, **kwargs)]
+    assert len(skipped) == 1 and np.array_equal(skipped[0], batches[2])
+    with pytest.raises(ValueError, match="no images"):
+        data.image_dataset([], **kwargs)
+
+
+def test_tfds_images_reads_a_prepared_split_and_refuses_a_missing_one_offline(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=3):
+        photos = data.tfds_images("tf_flowers", split="train")
+        batches = [np.asarray(batch) for batch in data.image_dataset(photos, load_size=20, crop_size=16,
+                                                                     batch_size=3)]
+    assert len(photos) == 3 and len(batches) == 1 and batches[0].shape == (3, 16, 16, 3)
+    with pytest.raises(FileNotFoundError, match="tfds build coco/2017"):
+        data.tfds_images("coco/2017", data_dir=str(tmp_path), download=False)
+
+
 def test_unpaired_dataset_skipped_examples_are_never_decoded(tmp_path, rng):
     broken = tmp_path / "A" / "a_00_broken.png"
     paths_a = _random_images(tmp_path / "A", 3, (8, 8), rng, prefix="a_01")
