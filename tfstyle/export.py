@@ -71,7 +71,7 @@ IMAGES_KEY = "images"
 IMAGE_BYTES_KEY = "image_bytes"
 PNG_BYTES_KEY = "png_bytes"
 ONNX_OUTPUT_KEY = "translated"
-ONNX_OPSET = 17  # onnxruntime >= 1.14 runs it; tf2onnx 1.17 converts up to opset 18
+ONNX_OPSET = 17  # tf2onnx 1.17 knows opsets up to 18 (default 15); onnxruntime runs 17 since 1.12
 
 FORMATS = ("savedmodel", "litert", "onnx")
 MODEL_FILES = {"litert": "model.tflite", "onnx": "model.onnx"}  # the file inside a version folder
