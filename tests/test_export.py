@@ -1,10 +1,14 @@
-"""tfstyle.export and the export CLI: the SavedModel contract TF Serving relies on.
+"""tfstyle.export and the export CLI: the SavedModel contract TF Serving relies on, LiteRT and ONNX files.
 
 No TF Serving binary can run here, so the contract is proven piece by piece: a fresh Python
 process that imports only TensorFlow loads the export and runs both signatures (odd sizes too)
 against the Keras model; `saved_model_cli show --all` lists them; PredictRequests built with the
 `tensorflow-serving-api` protos match the SignatureDefs stored in saved_model.pb (what the server
 checks) and give the expected responses.
+
+Every format is also run on real photos at their own odd sizes in a fresh process that imports only
+its runtime (TensorFlow, `tf.lite`, `ai_edge_litert` or `onnxruntime`, never tfstyle) and compared
+with `translate_uint8` on the Keras model: within 2 levels of 255 (measured: 0-1).
 """
 
 import io
@@ -50,13 +54,18 @@ def assert_close_uint8(actual, expected):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """(generator, version folder) for a tiny ResNet generator (ngf 8, 2 blocks)."""
+def tiny_generator():
+    """A tiny ResNet generator (ngf 8, 2 blocks), [-1, 1] -> [-1, 1]."""
     keras.utils.set_random_seed(0)
-    generator = models.build_generator("resnet_2blocks", ngf=8, name_prefix="generator_ab")
-    path = export.export_generator(generator, tmp_path_factory.mktemp("saved_models") / "tiny",
+    return models.build_generator("resnet_2blocks", ngf=8, name_prefix="generator_ab")
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_generator, tmp_path_factory):
+    """(generator, version folder) of the tiny generator's SavedModel."""
+    path = export.export_generator(tiny_generator, tmp_path_factory.mktemp("saved_models") / "tiny",
                                    multiple=models.SIZE_MULTIPLE, min_size=models.MIN_SIZE)
-    return generator, path
+    return tiny_generator, path
 
 
 @pytest.fixture(scope="module")
@@ -341,3 +350,274 @@ def test_export_cli_without_a_checkpoint_gives_one_error_line(tmp_path):
     missing = tmp_path / "nowhere"
     helpers.one_error_line(run_export_cli(f"--model_dir={missing}", f"--export_dir={tmp_path / 'o'}"),
                            "no such model_dir")
+
+
+# --- LiteRT and ONNX: every format on real photos, each in its own runtime ------------------
+
+MAX_LEVELS = 2  # uint8 levels of 255 an exported graph may differ from the Keras model (measured: 0-1)
+# float16 weights (11-bit mantissa, ~5e-4 relative error each): measured max 1 level and a mean of
+# 0.024 levels on these photos (0.079 for the full 11.4 M-parameter ResNet-9 generator, max 1 too).
+# The bound keeps the float32 one for the max and allows 4x the measured mean.
+FLOAT16_MEAN_LEVELS = 0.1
+
+# Each runner is the whole client: load the file with its runtime, define run(uint8 [H, W, 3]) -> uint8.
+RUNNERS = {
+    "tensorflow": """
+        import tensorflow as tf
+        serve = tf.saved_model.load(path).signatures["serving_default"]
+        def run(image):
+            return serve(images=tf.constant(image[None]))["images"].numpy()[0]
+    """,
+    "tf.lite": """
+        import tensorflow as tf
+        interpreter = tf.lite.Interpreter(model_path=path)
+        (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+        assert list(inp["shape_signature"]) == [1, -1, -1, 3] and inp["dtype"] == np.uint8, inp
+        def run(image):  # the explicit way: resize the input tensor to each image's size
+            interpreter.resize_tensor_input(inp["index"], [1, *image.shape])
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(inp["index"], image[None])
+            interpreter.invoke()
+            return interpreter.get_tensor(out["index"])[0]
+    """,
+    "ai_edge_litert": """
+        from ai_edge_litert.interpreter import Interpreter
+        runner = Interpreter(model_path=path).get_signature_runner()  # resizes by itself
+        def run(image):
+            return runner(images=image[None])["images"][0]
+    """,
+    "onnxruntime": """
+        import onnxruntime
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["images"], session.get_inputs()
+        def run(image):
+            return session.run(["translated"], {"images": image[None]})[0][0]
+        # B is dynamic too: two images of one size in one call
+        pair = np.stack([photos[0], photos[0][::-1]])
+        both = session.run(["translated"], {"images": pair})[0]
+        np.save(f"{work}/pair.npy", both)
+    """,
+}
+RUNTIME_PACKAGES = {"tf.lite": "tensorflow", "ai_edge_litert": "ai_edge_litert", "onnxruntime": "onnxruntime",
+                    "tensorflow": "tensorflow"}
+
+
+def run_in_runtime(runtime: str, path: str, photos: list[np.ndarray], work) -> tuple[list[np.ndarray], str]:
+    """Runs the exported `path` on `photos` in a fresh process with only `runtime` (and numpy) imported.
+
+    Returns the outputs and the process's last stdout line: the top-level packages it imported among
+    tensorflow / tfstyle (so a test can check that a LiteRT or ONNX client needs no TensorFlow).
+    """
+    np.savez(os.path.join(work, "photos.npz"), *photos)
+    script = "import sys\nimport numpy as np\npath, work = sys.argv[1:]\n" \
+             "with np.load(f'{work}/photos.npz') as stored:\n    photos = [stored[k] for k in stored.files]\n"
+    script += textwrap.dedent(RUNNERS[runtime])
+    script += textwrap.dedent("""
+        np.savez(f"{work}/out.npz", *[run(photo) for photo in photos])
+        print(",".join(name for name in ("tensorflow", "tfstyle") if name in sys.modules) or "neither")
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", script, path, str(work)], capture_output=True, text=True,
+                            env=env, timeout=240, cwd=work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(os.path.join(work, "out.npz")) as stored:
+        outputs = [stored[key] for key in stored.files]
+    return outputs, result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """Real photos (../shared/data/content when present, else the bundled ones), each resized to its
+    own odd size (35-47 x 51-63 px), so every one is padded and cropped differently."""
+    content = helpers.SHARED_DATA / "content"
+    paths = sorted(content.glob("*.jpg"))[:3] if content.is_dir() else []
+    paths = paths or sorted(helpers.ASSETS.glob("*.jpg"))
+    result = []
+    for index, path in enumerate(paths):
+        with Image.open(path) as opened:
+            picture = opened.convert("RGB")
+        long_side = 51 + 6 * index
+        scale = long_side / max(picture.size)
+        size = tuple(max(9, round(side * scale)) | 1 for side in picture.size)  # odd width and height
+        result.append(np.asarray(picture.resize(size, Image.LANCZOS)))
+    assert len(result) >= 2 and all(photo.shape[0] % 2 and photo.shape[1] % 2 for photo in result)
+    return result
+
+
+def keras_outputs(generator, photos, value_range="signed", multiple=models.SIZE_MULTIPLE, min_size=models.MIN_SIZE):
+    return [export.translate_uint8(generator, photo[None], multiple, min_size, value_range).numpy()[0]
+            for photo in photos]
+
+
+def level_differences(outputs, expected) -> np.ndarray:
+    """|output - expected| in uint8 levels, every pixel of every image, after checking shapes and dtypes."""
+    for output, reference in zip(outputs, expected, strict=True):
+        assert output.dtype == np.uint8 and output.shape == reference.shape
+    return np.concatenate([np.abs(output.astype(int) - reference.astype(int)).ravel()
+                           for output, reference in zip(outputs, expected, strict=True)])
+
+
+@pytest.fixture(scope="module")
+def exported_files(tiny_generator, tmp_path_factory):
+    """{"litert", "litert_float16", "onnx", "savedmodel"}: paths of the tiny generator's exports."""
+    pytest.importorskip("tf2onnx")
+    base = tmp_path_factory.mktemp("formats")
+    size_rule = {"multiple": models.SIZE_MULTIPLE, "min_size": models.MIN_SIZE}
+    return {
+        "savedmodel": export.export_model(tiny_generator, base / "savedmodel", **size_rule),
+        "litert": export.export_model(tiny_generator, base / "litert", format="litert", **size_rule),
+        "litert_float16": export.export_model(tiny_generator, base / "litert", format="litert", float16=True,
+                                              **size_rule),
+        "onnx": export.export_model(tiny_generator, base / "onnx", "onnx", **size_rule),
+    }
+
+
+@pytest.mark.parametrize("file, runtime", [("savedmodel", "tensorflow"), ("litert", "tf.lite"),
+                                           ("litert", "ai_edge_litert"), ("onnx", "onnxruntime")])
+def test_each_format_gives_the_keras_models_pixels_on_real_photos(exported_files, tiny_generator, photos,
+                                                                  file, runtime, tmp_path):
+    pytest.importorskip(RUNTIME_PACKAGES[runtime])
+    path = exported_files[file]
+    version_folder = os.path.dirname(path) if file != "savedmodel" else path
+    assert os.path.basename(version_folder) == "1"
+    if file != "savedmodel":
+        assert os.listdir(version_folder) == [export.MODEL_FILES[file]]  # nothing else, no temp file
+    outputs, imported = run_in_runtime(runtime, path, photos, tmp_path)
+    expected = keras_outputs(tiny_generator, photos)
+    assert min(image.std() for image in expected) > 10  # outputs vary, so a wrong pad/crop would show
+    assert level_differences(outputs, expected).max() <= MAX_LEVELS
+    if runtime in ("ai_edge_litert", "onnxruntime"):
+        assert imported == "neither"  # the client needs neither TensorFlow nor tfstyle
+    else:
+        assert imported == "tensorflow"
+    if runtime == "onnxruntime":  # batch of two: the same pixels as one by one
+        pair = np.load(tmp_path / "pair.npy")
+        assert level_differences(list(pair), [expected[0], keras_outputs(tiny_generator, [photos[0][::-1]])[0]]
+                                 ).max() <= MAX_LEVELS
+
+
+def test_litert_float16_halves_the_weights_within_a_measured_tolerance(exported_files, tiny_generator, photos,
+                                                                         tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    float16, float32 = exported_files["litert_float16"], exported_files["litert"]
+    assert float16.endswith(os.path.join("litert", "2", "model.tflite"))  # the next version of that export_dir
+    # float16 weights: 2 of the 4 bytes per parameter saved (plus the graph, the same in both)
+    weight_bytes = 4 * tiny_generator.count_params()
+    assert os.path.getsize(float32) - os.path.getsize(float16) > 0.4 * weight_bytes
+    outputs16, _ = run_in_runtime("ai_edge_litert", float16, photos, tmp_path)
+    outputs32, _ = run_in_runtime("ai_edge_litert", float32, photos, tmp_path)
+    expected = keras_outputs(tiny_generator, photos)
+    differences = level_differences(outputs16, expected)
+    assert differences.max() <= MAX_LEVELS and differences.mean() <= FLOAT16_MEAN_LEVELS
+    # float16 weights are in effect: some pixels differ from the float32 file's
+    assert level_differences(outputs16, outputs32).max() >= 1
+
+
+def unit_range_model() -> keras.Model:
+    """A [0, 1] -> [0, 1] model (sigmoid out) that keeps any size, like a feed-forward style network."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((None, None, 3))
+    hidden = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    outputs = keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid")(hidden)
+    return keras.Model(inputs, outputs, name="unit_model")
+
+
+def test_unit_value_range_feeds_the_model_0_1_in_every_format(photos, tmp_path):
+    pytest.importorskip("tf2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    model = unit_range_model()
+    photo = photos[0]
+    # numpy reference: [0, 1] in, the model, [0, 1] out (no [-1, 1] anywhere)
+    expected = np.round(np.clip(np.asarray(model(photo[None] / np.float32(255.0)))[0], 0, 1) * 255).astype(np.uint8)
+    unit = export.translate_uint8(model, photo[None], 1, 1, value_range="unit").numpy()[0]
+    signed = export.translate_uint8(model, photo[None], 1, 1, value_range="signed").numpy()[0]
+    assert level_differences([unit], [expected]).max() <= 1
+    assert level_differences([signed], [expected]).mean() > 10  # the range is not ignored
+
+    rule = {"multiple": 1, "min_size": 1, "value_range": "unit"}
+    litert = export.export_model(model, tmp_path / "litert", "litert", **rule)
+    interpreter = tf.lite.Interpreter(model_path=litert)
+    served = {
+        "savedmodel": tf.saved_model.load(export.export_model(model, tmp_path / "sm", **rule)).signatures[
+            "serving_default"](images=tf.constant(photo[None]))["images"].numpy()[0],
+        "litert": interpreter.get_signature_runner()(images=photo[None])["images"][0],
+        "onnx": onnxruntime.InferenceSession(export.export_model(model, tmp_path / "onnx", "onnx", **rule)).run(
+            ["translated"], {"images": photo[None]})[0][0],
+    }
+    for name, output in served.items():
+        assert level_differences([output], [unit]).max() <= MAX_LEVELS, name
+    with pytest.raises(ValueError, match="value_range must be one of"):
+        export.export_model(model, tmp_path / "bad", "litert", multiple=1, min_size=1, value_range="imagenet")
+    assert not (tmp_path / "bad").exists()
+
+
+# --- the CLI's formats and its refusals -----------------------------------------------------
+
+
+def run_export_cli_without(blocked: str, *args: str) -> subprocess.CompletedProcess:
+    """The export CLI in a process where `import <blocked>` fails as if it were not installed."""
+    script = ("import runpy, sys\n"
+              f"sys.modules[{blocked!r}] = None  # import raises ImportError, as for a missing package\n"
+              "sys.argv = ['tfstyle.cyclegan.export', *sys.argv[1:]]\n"
+              "runpy.run_module('tfstyle.cyclegan.export', run_name='__main__', alter_sys=True)\n")
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=240,
+                          cwd=helpers.REPO, env=helpers.env(), check=False)
+
+
+def test_export_cli_names_the_extra_when_a_converter_is_missing(tmp_path):
+    export_dir = tmp_path / "onnx"
+    for blocked in ("tf2onnx", "onnx"):
+        # No such model_dir either: the missing package is reported first, before anything is loaded.
+        line = helpers.one_error_line(run_export_cli_without(
+            blocked, f"--model_dir={tmp_path / 'run'}", f"--export_dir={export_dir}", "--format=onnx"),
+            rf"exporting to onnx needs the {blocked} package")
+        assert 'pip install "tfstyle[export]"' in line
+    assert not export_dir.exists()
+
+
+def test_export_cli_refuses_float16_outside_litert_and_an_existing_version(tmp_path):
+    for export_format in ("savedmodel", "onnx"):
+        helpers.one_error_line(run_export_cli(f"--model_dir={tmp_path / 'run'}", f"--export_dir={tmp_path / 'x'}",
+                                              f"--format={export_format}", "--float16"),
+                               f"float16 .* needs format litert, got {export_format}")
+    existing = tmp_path / "litert" / "1" / "model.tflite"
+    existing.parent.mkdir(parents=True)
+    existing.write_bytes(b"the first export")
+    helpers.one_error_line(run_export_cli(f"--model_dir={tmp_path / 'run'}", f"--export_dir={tmp_path / 'litert'}",
+                                          "--format=litert", "--version=1"), "version 1 already exists")
+    assert existing.read_bytes() == b"the first export"
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ValueError, match="version 1 already exists"):
+        export.export_model(small_model(), tmp_path / "litert", "litert", 1, **ANY_SIZE)
+    assert existing.read_bytes() == b"the first export" and os.listdir(existing.parent) == ["model.tflite"]
+
+
+def test_export_cli_writes_an_onnx_file_of_the_runs_generator(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    keras.utils.set_random_seed(0)
+    model_dir = tmp_path / "run"
+    config = config_lib.tiny(model_dir=str(model_dir))
+    rundir.RunDir(model_dir).save_config(config, task="cyclegan")
+    generator_ab = models.build_generator(config.generator, ngf=config.ngf, name_prefix="generator_ab")
+    tf.train.CheckpointManager(tf.train.Checkpoint(generator_ab=generator_ab), model_dir / "checkpoints",
+                               max_to_keep=1).save()
+    export_dir = tmp_path / "saved_models" / "tiny_onnx"
+    result = run_export_cli(f"--model_dir={model_dir}", f"--export_dir={export_dir}", "--format=onnx")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == str(export_dir / "1" / "model.onnx")
+    image = np.random.default_rng(4).integers(0, 256, (1, 21, 30, 3), dtype=np.uint8)
+    session = onnxruntime.InferenceSession(str(export_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    output = session.run(["translated"], {"images": image})[0][0]
+    assert level_differences([output], [reference_translate(generator_ab, image[0])]).max() <= MAX_LEVELS
+
+
+def test_failed_litert_and_onnx_exports_leave_nothing_behind(tmp_path):
+    pytest.importorskip("tf2onnx")
+    inputs = keras.Input((8, 8, 3))
+    broken = keras.Model(inputs, _FailsWhenSaved()(inputs), name="broken")
+    for export_format in ("litert", "onnx"):
+        with pytest.raises(RuntimeError, match="simulated failure"):
+            export.export_model(broken, tmp_path / export_format, export_format, **ANY_SIZE)
+    assert os.listdir(tmp_path) == []

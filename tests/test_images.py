@@ -357,6 +357,20 @@ def test_signed_range_round_trip_and_clipping(rng):
     np.testing.assert_allclose(in_function, unit, atol=1e-6)
 
 
+def test_value_ranges_by_name():
+    unit = np.array([0.0, 0.25, 1.0], dtype=np.float32)
+    np.testing.assert_allclose(images.to_value_range(unit, "signed").numpy(), [-1.0, -0.5, 1.0])
+    np.testing.assert_array_equal(images.to_value_range(unit, "unit").numpy(), unit)
+    outside = np.array([-3.0, -1.0, 0.0, 0.5, 1.0, 5.0], dtype=np.float32)
+    np.testing.assert_allclose(images.from_value_range(outside, "signed").numpy(), [0, 0, 0.5, 0.75, 1, 1])
+    np.testing.assert_array_equal(images.from_value_range(outside, "unit").numpy(), [0, 0, 0, 0.5, 1, 1])
+    in_dataset, in_function = _run_in_graph(lambda x: images.from_value_range(x, "unit"), outside)
+    np.testing.assert_array_equal(in_dataset, [0, 0, 0, 0.5, 1, 1])
+    np.testing.assert_array_equal(in_function, [0, 0, 0, 0.5, 1, 1])
+    with pytest.raises(ValueError, match="value_range must be one of signed, unit, got 'imagenet'"):
+        images.to_value_range(unit, "imagenet")
+
+
 # ---------------------------------------------------------------------------------------------
 # Geometry and colour
 # ---------------------------------------------------------------------------------------------

@@ -246,6 +246,32 @@ def from_signed(image) -> tf.Tensor:
     return tf.clip_by_value((tf.cast(image, tf.float32) + 1.0) * 0.5, 0.0, 1.0)
 
 
+# A model's pixel range by name: "unit" = [0, 1] (pipelines, feed-forward style networks),
+# "signed" = [-1, 1] (GAN generators).
+VALUE_RANGES = ("signed", "unit")
+
+
+def check_value_range(value_range: str) -> None:
+    """Raises ValueError unless `value_range` is one of `VALUE_RANGES`."""
+    if value_range not in VALUE_RANGES:
+        raise ValueError(f"value_range must be one of {', '.join(VALUE_RANGES)}, got {value_range!r}")
+
+
+def to_value_range(image, value_range: str) -> tf.Tensor:
+    """float32 [0, 1] -> float32 in `value_range` ("unit": [0, 1] unchanged; "signed": [-1, 1])."""
+    check_value_range(value_range)
+    image = tf.cast(image, tf.float32)
+    return to_signed(image) if value_range == "signed" else image
+
+
+def from_value_range(image, value_range: str) -> tf.Tensor:
+    """float in `value_range` ("unit": [0, 1]; "signed": [-1, 1]) -> float32 [0, 1] (clipped)."""
+    check_value_range(value_range)
+    if value_range == "signed":
+        return from_signed(image)
+    return tf.clip_by_value(tf.cast(image, tf.float32), 0.0, 1.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Geometry and colour
 # ---------------------------------------------------------------------------------------------

@@ -1,12 +1,15 @@
-"""Export a trained CycleGAN generator as a versioned SavedModel for TF Serving.
+"""Export a trained CycleGAN generator: a versioned SavedModel for TF Serving, a LiteRT or an ONNX file.
 
     python -m tfstyle.cyclegan.export --model_dir runs/horse2zebra --direction=a2b \\
-        --export_dir saved_models/horse2zebra [--version N]
+        --export_dir saved_models/horse2zebra [--version N] [--format savedmodel|litert|onnx] [--float16]
 
-writes `saved_models/horse2zebra/<N>/` (N defaults to one more than the largest existing version;
-an existing version is never overwritten) and prints its path. The checkpoint is the run's newest
-readable one (`tfstyle.training.rundir.RunDir`, with or without the `checkpoint` state file).
-Signatures: see `tfstyle.export` and `saved_models/README.md`.
+writes `saved_models/horse2zebra/<N>/` (savedmodel, the default), `.../<N>/model.tflite` (litert;
+`--float16` stores its weights in float16) or `.../<N>/model.onnx` (onnx), and prints that path. N
+defaults to one more than the largest existing version; an existing version is never overwritten.
+The checkpoint is the run's newest readable one (`tfstyle.training.rundir.RunDir`, with or without
+the `checkpoint` state file). Signatures and inputs: see `tfstyle.export` and `saved_models/README.md`.
+litert and onnx need `pip install "tfstyle[export]"`; without it the command fails at once with
+one `error:` line naming the extra.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ class ExportArgs:
     direction: str = options.option("a2b", "a2b: G (A -> B); b2a: F (B -> A)", ["a2b", "b2a"])
     export_dir: str = options.option("", "model base path for TF Serving, e.g. saved_models/horse2zebra")
     version: int | None = options.option(None, "version folder to write (default: largest existing + 1)")
+    format: str = options.option("savedmodel", "savedmodel: TF Serving folder; litert: model.tflite; "
+                                 "onnx: model.onnx", list(export_lib.FORMATS))
+    float16: bool = options.option(False, "litert only: store the weights in float16 (half the file)")
 
 cli.define_flags(ExportArgs)
 
@@ -41,7 +47,11 @@ def main(argv: list[str]) -> None:
         raise ValueError("--model_dir is required (a training run folder)")
     if not args.export_dir:
         raise ValueError("--export_dir is required, e.g. saved_models/<name>")
-    if args.version is not None:  # fail before loading anything
+    try:  # fail before loading anything
+        export_lib.check_format(args.format, args.float16)
+    except export_lib.MissingPackageError as error:
+        raise cli.UserError(str(error)) from None
+    if args.version is not None:
         if args.version < 1:
             raise ValueError(f"--version must be a positive integer, got {args.version}")
         if args.version in export_lib.existing_versions(args.export_dir):
@@ -49,7 +59,8 @@ def main(argv: list[str]) -> None:
                 f"version {args.version} already exists in {args.export_dir}; versions are never overwritten"
             )
     generator, _ = inference.load_generator(args.model_dir, args.direction)
-    print(inference.export_generator(generator, args.export_dir, args.version))
+    print(inference.export_generator(generator, args.export_dir, args.version, format=args.format,
+                                     float16=args.float16))
 
 
 run = cli.main_wrapper(main)

@@ -100,8 +100,13 @@ def load_generator(
     return generator, config
 
 
-def export_generator(generator: keras.Model, export_dir: str | os.PathLike, version: int | None = None) -> str:
-    """`tfstyle.export.export_generator` for a CycleGAN generator: its signatures pad to the
-    generator's `models.SIZE_MULTIPLE` and refuse sides below `models.MIN_SIZE`; returns the version folder."""
-    return export.export_generator(generator, export_dir, version, multiple=models.SIZE_MULTIPLE,
-                                   min_size=models.MIN_SIZE)
+def export_generator(generator: keras.Model, export_dir: str | os.PathLike, version: int | None = None, *,
+                     format: str = "savedmodel", float16: bool = False) -> str:
+    """`tfstyle.export.export_model` for a CycleGAN generator ([-1, 1] in and out): the export pads to the
+    generator's `models.SIZE_MULTIPLE` (and the SavedModel refuses sides below `models.MIN_SIZE`).
+
+    `format` is "savedmodel", "litert" or "onnx"; `float16` (litert only) stores the weights in float16.
+    Returns the written version folder (savedmodel) or model file (litert, onnx).
+    """
+    return export.export_model(generator, export_dir, format, version, multiple=models.SIZE_MULTIPLE,
+                               min_size=models.MIN_SIZE, value_range="signed", float16=float16)
