@@ -65,9 +65,9 @@ def _stylize_row(spec: dict) -> dict:
     import numpy as np
 
     from tfstyle import inference
-    from tfstyle.fast.inference import as_signed_model
+    from tfstyle.fast.models import VALUE_RANGE
 
-    translator = inference.Translator(as_signed_model(_network(spec)))
+    translator = inference.Translator(_network(spec), value_range=VALUE_RANGE)
     batch = [_photo(spec["size"])] * spec["batch"]
     times = []
     for _ in range(spec["warmup"] + spec["iterations"]):
@@ -107,7 +107,7 @@ def _optimize_row(spec: dict) -> dict:
 
     from tfstyle import images, inference
     from tfstyle.evaluate import StyleEvaluator
-    from tfstyle.fast.inference import as_signed_model
+    from tfstyle.fast.models import VALUE_RANGE
     from tfstyle.optimize import OptimizeConfig, stylize
 
     weights = "random" if spec.get("tiny") else "auto"
@@ -115,7 +115,7 @@ def _optimize_row(spec: dict) -> dict:
     start = time.perf_counter()
     optimized = stylize(PHOTO, [STYLE], OptimizeConfig(image_size=spec["size"], weights=weights))
     optimize_seconds = time.perf_counter() - start
-    translator = inference.Translator(as_signed_model(_network({**spec, "precision": "float32"})))
+    translator = inference.Translator(_network({**spec, "precision": "float32"}), value_range=VALUE_RANGE)
     photo = _photo(spec["size"])
     translator([photo])  # tracing, untimed, like the optimisation path's start-up
     start = time.perf_counter()

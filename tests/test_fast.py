@@ -61,7 +61,7 @@ def test_transformer_is_johnsons_network(filters, blocks):
     model = models.build_transformer(filters, blocks)
     assert model.count_params() == _expected_parameters(filters, blocks)
     kinds = {type(layer).__name__ for layer in model.layers}
-    assert "Conv2DTranspose" not in kinds and "UpSampling2D" in kinds  # resize-convolution, no checkerboard
+    assert "Conv2DTranspose" not in kinds and "NearestUpsampling2D" in kinds  # resize-convolution, no checkerboard
     assert all(layer.padding == "valid" for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
 
 
@@ -71,6 +71,15 @@ def test_transformer_keeps_the_size_and_outputs_unit_range_float32(height, width
     output = model(rng.uniform(0, 1, (2, height, width, 3)).astype(np.float32))
     assert output.shape == (2, height, width, 3) and output.dtype == tf.float32
     assert float(tf.reduce_min(output)) >= 0.0 and float(tf.reduce_max(output)) <= 1.0
+
+
+def test_nearest_upsampling_repeats_each_pixel_like_keras(rng):
+    from tfstyle import layers
+
+    x = rng.normal(size=(2, 3, 5, 4)).astype(np.float32)
+    expected = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+    np.testing.assert_array_equal(layers.NearestUpsampling2D()(x), expected)
+    np.testing.assert_array_equal(np.asarray(expected)[:, ::2, ::2], x)
 
 
 def test_transformer_under_bf16_still_returns_float32(rng):
@@ -254,6 +263,24 @@ def test_stylize_cli_bad_input_gives_one_error_line(tmp_path, trained_run, case)
     helpers.one_error_line(result, {"cyclegan run": "cyclegan run", "empty folder": "config.json",
                                     "bad input": "broken.jpg"}[case])
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("format, runtime", [("litert", "ai_edge_litert"), ("onnx", "onnxruntime")])
+def test_export_cli_files_give_the_networks_pixels_in_their_own_runtimes(tmp_path, trained_run, photos, format,
+                                                                        runtime):
+    from test_export import MAX_LEVELS, level_differences, run_in_runtime
+
+    pytest.importorskip(runtime)
+    result = helpers.run_module("tfstyle.fast.export", "--model_dir", trained_run, "--export_dir",
+                                tmp_path / format, "--format", format)
+    assert result.returncode == 0, result.stderr[-3000:]
+    path = result.stdout.strip().splitlines()[-1]
+    assert path.endswith(os.path.join(format, "1", f"model.{'tflite' if format == 'litert' else 'onnx'}"))
+    crops = [images.read_image_uint8(p)[:39 - 4 * i, :37] for i, p in enumerate(images.list_images(photos)[:2])]
+    outputs, imported = run_in_runtime(runtime, path, crops, tmp_path)  # a fresh process, no TensorFlow
+    assert imported == "neither"
+    transformer, _ = inference.load_transformer(trained_run)
+    assert level_differences(outputs, inference.stylize_images(transformer, crops)).max() <= MAX_LEVELS
 
 
 def test_export_cli_serves_what_stylize_writes(tmp_path, trained_run):

@@ -221,6 +221,18 @@ def check_format(format: str, float16: bool = False) -> None:
             ) from error
 
 
+def check_request(export_dir: str | os.PathLike, format: str = "savedmodel", version: int | None = None,
+                  float16: bool = False) -> None:
+    """What an export command checks before it loads any model: the format can be written here
+    (`check_format`) and the version folder is free (`next_version_folder`).
+
+    Raises:
+        ValueError, MissingPackageError: as those two functions.
+    """
+    check_format(format, float16)
+    next_version_folder(export_dir, version)
+
+
 def next_version_folder(export_dir: str | os.PathLike, version: int | None = None) -> str:
     """`export_dir/<version>` for a new export (default version: the largest existing one + 1, or 1).
 

@@ -34,22 +34,26 @@ class TranslateProgress:
 
 
 class Translator:
-    """Translates lists of uint8 images with one generator, compiling the step once.
+    """Translates lists of uint8 images with one network, compiling the step once.
 
     Args:
-        generator: float32 [B, H, W, 3] in [-1, 1] -> [-1, 1], variables created in `strategy`'s scope.
+        generator: float32 [B, H, W, 3] -> [B, H, W, 3] in `value_range`, variables created in `strategy`'s scope.
         strategy: where to run (default: the current strategy); a global batch is split over its replicas.
+        value_range: the network's pixel range, "signed" [-1, 1] (CycleGAN) or "unit" [0, 1] (the style
+            networks), as `tfstyle.export.translate_uint8` takes it.
 
     Images are padded to the generator's `geometry.SIZE_MULTIPLE` and must be at least its
     `geometry.MIN_SIZE` on each side (`geometry.check_size`).
     """
 
-    def __init__(self, generator: keras.Model, strategy: tf.distribute.Strategy | None = None):
+    def __init__(self, generator: keras.Model, strategy: tf.distribute.Strategy | None = None,
+                 value_range: str = "signed"):
+        images.check_value_range(value_range)
         self.generator = generator
         self.strategy = strategy or tf.distribute.get_strategy()
 
         def replica_step(batch):
-            return export.translate_uint8(generator, batch, geometry.SIZE_MULTIPLE, geometry.MIN_SIZE)
+            return export.translate_uint8(generator, batch, geometry.SIZE_MULTIPLE, geometry.MIN_SIZE, value_range)
 
         @tf.function(reduce_retracing=True)
         def distributed_step(batch):
@@ -118,12 +122,13 @@ def translate_images(
     batch_size: int = 1,
     strategy: tf.distribute.Strategy | None = None,
     callback: Callable[[TranslateProgress], None] | None = None,
+    value_range: str = "signed",
 ) -> list[np.ndarray]:
     """Translates uint8 [H_i, W_i, 3] images of any sizes; returns uint8 images of the same sizes.
 
     A one-call form of `Translator` (which keeps the compiled step for repeated calls).
     """
-    return Translator(generator, strategy)(images_uint8, batch_size=batch_size, callback=callback)
+    return Translator(generator, strategy, value_range)(images_uint8, batch_size=batch_size, callback=callback)
 
 
 # Images read, translated and written per round: bounds memory on large folders.

@@ -63,3 +63,25 @@ class ReflectionPadding2D(keras.layers.Layer):
         return config
 
 
+
+
+@keras.saving.register_keras_serializable(package="tfstyle")
+class NearestUpsampling2D(keras.layers.Layer):
+    """Doubles H and W by repeating each pixel 2 x 2 (nearest-neighbour), the "resize" of a resize-convolution.
+
+    The values of `keras.layers.UpSampling2D(2, interpolation="nearest")`, computed by stacking and reshaping
+    instead of an image resize: the LiteRT converter loses the channel count of a resize with a dynamic
+    output size and then refuses the convolution after it, while stack and reshape keep it.
+
+    Shape: [B, H, W, C] -> [B, 2H, 2W, C]; any dtype.
+    """
+
+    def call(self, inputs):
+        shape = tf.shape(inputs)
+        batch, height, width, channels = shape[0], shape[1], shape[2], inputs.shape[-1]
+        wide = tf.reshape(tf.stack([inputs, inputs], axis=3), [batch, height, 2 * width, channels])
+        return tf.reshape(tf.stack([wide, wide], axis=2), [batch, 2 * height, 2 * width, channels])
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, None if height is None else 2 * height, None if width is None else 2 * width, channels)

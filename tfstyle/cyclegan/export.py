@@ -48,16 +48,9 @@ def main(argv: list[str]) -> None:
     if not args.export_dir:
         raise ValueError("--export_dir is required, e.g. saved_models/<name>")
     try:  # fail before loading anything
-        export_lib.check_format(args.format, args.float16)
+        export_lib.check_request(args.export_dir, args.format, args.version, args.float16)
     except export_lib.MissingPackageError as error:
         raise cli.UserError(str(error)) from None
-    if args.version is not None:
-        if args.version < 1:
-            raise ValueError(f"--version must be a positive integer, got {args.version}")
-        if args.version in export_lib.existing_versions(args.export_dir):
-            raise ValueError(
-                f"version {args.version} already exists in {args.export_dir}; versions are never overwritten"
-            )
     generator, _ = inference.load_generator(args.model_dir, args.direction)
     print(inference.export_generator(generator, args.export_dir, args.version, format=args.format,
                                      float16=args.float16))

@@ -1,12 +1,15 @@
-"""Export a per-style network as a versioned SavedModel for TF Serving.
+"""Export a per-style network: a versioned SavedModel for TF Serving, a LiteRT or an ONNX file.
 
     python -m tfstyle.fast.export --export_dir saved_models/starry_night            # the bundled model
     python -m tfstyle.fast.export --model_dir runs/starry --export_dir saved_models/starry [--version N]
+    python -m tfstyle.fast.export --export_dir saved_models/starry_night_tflite --format litert --float16
 
-writes `<export_dir>/<N>/` (N defaults to one more than the largest existing version; an existing version
-is never overwritten) and prints its path. The signatures are CycleGAN's, from the same code
-(`tfstyle.export`): `serving_default` uint8 [B, H, W, 3] in -> uint8 out of any size, and
-`translate_bytes` (PNG/JPEG in, PNG out).
+writes `<export_dir>/<N>/` (savedmodel, the default), `.../<N>/model.tflite` (litert) or `.../<N>/model.onnx`
+(onnx) and prints that path; N defaults to one more than the largest existing version, and an existing
+version is never overwritten. Everything comes from the code the CycleGAN export uses (`tfstyle.export`):
+`serving_default` uint8 [B, H, W, 3] in -> uint8 out of any size and `translate_bytes` (PNG/JPEG in, PNG
+out) for the SavedModel; uint8 `images` in and out, any H and W, for LiteRT and ONNX. litert and onnx need
+`pip install "tfstyle[export]"`; without it the command fails at once with one `error:` line.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ class ExportArgs:
     """Flags of `python -m tfstyle.fast.export`."""
 
     model_dir: str = options.option("", "training run folder of tfstyle.fast.train (default: the bundled model)")
-    export_dir: str = options.option("", "model base path for TF Serving, e.g. saved_models/starry_night")
+    export_dir: str = options.option("", "model base path, e.g. saved_models/starry_night (one per format)")
     version: int | None = options.option(None, "version folder to write (default: largest existing + 1)")
+    format: str = options.option("savedmodel", "savedmodel: TF Serving folder; litert: model.tflite; "
+                                 "onnx: model.onnx", list(export_lib.FORMATS))
+    float16: bool = options.option(False, "litert only: store the weights in float16 (half the file)")
 
 
 cli.define_flags(ExportArgs)
@@ -39,18 +45,17 @@ def main(argv: list[str]) -> None:
     args = cli.config_from_flags(ExportArgs)
     if not args.export_dir:
         raise ValueError("--export_dir is required, e.g. saved_models/<name>")
-    if args.version is not None:  # fail before loading anything
-        if args.version < 1:
-            raise ValueError(f"--version must be a positive integer, got {args.version}")
-        if args.version in export_lib.existing_versions(args.export_dir):
-            raise ValueError(f"version {args.version} already exists in {args.export_dir}; "
-                             "versions are never overwritten")
+    try:  # fail before loading anything
+        export_lib.check_request(args.export_dir, args.format, args.version, args.float16)
+    except export_lib.MissingPackageError as error:
+        raise cli.UserError(str(error)) from None
     from tfstyle import geometry
-    from tfstyle.fast import inference
+    from tfstyle.fast import inference, models
 
     transformer, _ = inference.load_transformer(args.model_dir or None)
-    print(export_lib.export_generator(inference.as_signed_model(transformer), args.export_dir, args.version,
-                                      multiple=geometry.SIZE_MULTIPLE, min_size=geometry.MIN_SIZE))
+    print(export_lib.export_model(transformer, args.export_dir, args.format, args.version,
+                                  multiple=geometry.SIZE_MULTIPLE, min_size=geometry.MIN_SIZE,
+                                  value_range=models.VALUE_RANGE, float16=args.float16))
 
 
 run = cli.main_wrapper(main)

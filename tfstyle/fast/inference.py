@@ -6,8 +6,8 @@ with no folder loads the bundled model (`BUNDLED_MODEL`: a network of the bundle
 `python -m tfstyle.fast.train`, its weights stored in float16; its MODEL_CARD.md says how).
 
 Images of any size are stylised by `tfstyle.inference.Translator` (the same padding, batching over replicas and
-uint8 handling as `translate` and the SavedModel, `tfstyle.export.translate_uint8`), given the network in
-the [-1, 1] convention it expects (`as_signed_model`).
+uint8 handling as `translate` and the exports, `tfstyle.export.translate_uint8`), told that the network
+works in [0, 1] (`models.VALUE_RANGE`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfstyle import images
 from tfstyle.fast import models
 from tfstyle.fast.config import TASK, FastTrainConfig
 from tfstyle.training import rundir
@@ -87,19 +86,10 @@ def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
     model.set_weights([array.astype(np.float32) for array in arrays])
 
 
-def as_signed_model(transformer: keras.Model) -> keras.Model:
-    """The transformer in the [-1, 1] -> [-1, 1] convention of `tfstyle.export.translate_uint8` and
-    CycleGAN's `Translator`: x -> to_signed(T(from_signed(x))), the same weights."""
-    inputs = keras.Input((None, None, 3), name="signed_image")
-    unit = keras.layers.Lambda(images.from_signed, name="to_unit")(inputs)
-    outputs = keras.layers.Lambda(images.to_signed, name="to_signed")(transformer(unit))
-    return keras.Model(inputs, outputs, name=f"{transformer.name}_signed")
-
-
 def stylize_images(transformer: keras.Model, images_uint8, batch_size: int = 1,
                    strategy: tf.distribute.Strategy | None = None) -> list[np.ndarray]:
     """Stylises uint8 [H_i, W_i, 3] images of any sizes (>= 8 px a side); returns uint8 images of the same sizes."""
     from tfstyle import inference
 
-    return inference.translate_images(as_signed_model(transformer), images_uint8, batch_size=batch_size,
-                                      strategy=strategy)
+    return inference.translate_images(transformer, images_uint8, batch_size=batch_size, strategy=strategy,
+                                      value_range=models.VALUE_RANGE)

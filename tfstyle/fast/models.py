@@ -70,7 +70,7 @@ def build_transformer(filters: int = 32, residual_blocks: int = 5, name: str = "
     for index in range(residual_blocks):
         x = _residual_block(x, 4 * filters, f"r{4 * filters}_{index + 1}")
     for up in (2 * filters, filters):
-        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"u{up}_resize")(x)
+        x = layers.NearestUpsampling2D(name=f"u{up}_resize")(x)
         x = _conv_block(x, up, 3, 1, f"u{up}")
     x = layers.ReflectionPadding2D(4, name="c9s1_3_pad")(x)
     x = keras.layers.Conv2D(3, 9, padding="valid", name="c9s1_3_conv")(x)

@@ -59,11 +59,11 @@ def main(argv: list[str]) -> None:
     from tfstyle import inference as image_inference  # shared with CycleGAN's translate
 
     inputs, outputs, folder_mode = image_inference.plan_outputs(input_path, output_path)
-    from tfstyle.fast import inference
+    from tfstyle.fast import inference, models
 
     strategy = distribute.make_strategy("auto")  # every local GPU
     transformer, _ = inference.load_transformer(args.model_dir or None, strategy=strategy)
-    translator = image_inference.Translator(inference.as_signed_model(transformer), strategy)
+    translator = image_inference.Translator(transformer, strategy, models.VALUE_RANGE)
     created = folder_mode and not os.path.isdir(output_path)
     if created:
         os.makedirs(output_path)
