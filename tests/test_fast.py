@@ -111,11 +111,13 @@ def test_config_refuses_bad_values_by_name(tmp_path, overrides, message):
         config.validate()
 
 
-def test_default_loss_layers_are_the_optimisation_paths():
+def test_default_loss_layers_exist_in_the_backbone():
     from tfstyle import features
 
     defaults = config_lib.FastTrainConfig()
-    assert defaults.content_layers + defaults.style_layers == features.default_layers()
+    layers = defaults.content_layers + defaults.style_layers
+    model = features.build_feature_extractor(layers=layers, weights="random")
+    assert list(model(np.zeros((1, 32, 32, 3), np.float32))) == list(dict.fromkeys(layers))
 
 
 # ---------------------------------------------------------------------------------------------
