@@ -19,8 +19,6 @@ from absl import flags
 from tfstyle import cli, distribute
 from tfstyle.cyclegan.config import TrainConfig
 
-EXIT_DIVERGED = 3
-
 FLAGS = flags.FLAGS
 cli.define_flags(TrainConfig)
 flags.DEFINE_bool("verbose", False, "debug logging")
@@ -42,30 +40,15 @@ def main(argv: list[str]) -> int:
                 images.list_images(getattr(config, flag))
             except (FileNotFoundError, ValueError) as error:
                 raise cli.UserError(f"--{flag}: {error}") from None
-    import tensorflow as tf  # after tfstyle.cli has set TensorFlow's log environment
-
-    from tfstyle.cyclegan import trainer
-    from tfstyle.training.progress import StepProgress
+    from tfstyle.cyclegan import trainer  # imports TensorFlow, after tfstyle.cli has set its log environment
+    from tfstyle.training.progress import run_from_cli
 
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work in the process.
     strategy = distribute.make_strategy(config.strategy)
     logger.info("strategy %s; global batch %d", distribute.describe(strategy), config.batch_size)
-
-    progress = StepProgress(lambda info: {"G": info.losses["generator"], "D": info.losses["d_a"] + info.losses["d_b"],
-                                          "cycle": info.losses["cycle_aba"]})
-    try:
-        result = trainer.train(config, strategy=strategy, callback=progress)
-    except trainer.TrainingDiverged as error:
-        cli.fail(str(error), EXIT_DIVERGED)
-    except tf.errors.OpError as error:  # e.g. an image that fails to decode mid-run
-        cli.fail(f"{type(error).__name__}: {error.message}", 1)
-    finally:
-        progress.close()
-    logger.info("step %d (epoch %d), %s; checkpoint %s", result.step, result.epoch, result.stopped,
-                result.checkpoint)
-    if result.stopped == "SIGINT":
-        return cli.EXIT_INTERRUPTED
-    return 0
+    return run_from_cli(lambda callback: trainer.train(config, strategy=strategy, callback=callback),
+                        lambda info: {"G": info.losses["generator"], "D": info.losses["d_a"] + info.losses["d_b"],
+                                      "cycle": info.losses["cycle_aba"]})
 
 
 run = cli.main_wrapper(main)

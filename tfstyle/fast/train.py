@@ -21,8 +21,6 @@ from absl import flags
 from tfstyle import cli, distribute
 from tfstyle.fast.config import FastTrainConfig
 
-EXIT_DIVERGED = 3
-
 FLAGS = flags.FLAGS
 cli.define_flags(FastTrainConfig)
 flags.DEFINE_bool("verbose", False, "debug logging")
@@ -36,27 +34,13 @@ def main(argv: list[str]) -> int:
     cli.setup_logging(FLAGS.verbose)
     config = cli.config_from_flags(FastTrainConfig).validate()
     config.check_files()  # before TensorFlow is imported: a bad path is the only line printed
-    import tensorflow as tf  # after tfstyle.cli has set TensorFlow's log environment
-
-    from tfstyle.fast import task
-    from tfstyle.training.progress import StepProgress
+    from tfstyle.fast import task  # imports TensorFlow, after tfstyle.cli has set its log environment
+    from tfstyle.training.progress import run_from_cli
 
     strategy = distribute.make_strategy(config.strategy)
     logger.info("strategy %s; global batch %d", distribute.describe(strategy), config.batch_size)
-    progress = StepProgress(lambda info: {name: info.losses[name] for name in ("total", "content", "style")})
-    try:
-        result = task.train(config, strategy=strategy, callback=progress)
-    except task.TrainingDiverged as error:
-        cli.fail(str(error), EXIT_DIVERGED)
-    except tf.errors.OpError as error:  # e.g. an image that fails to decode mid-run
-        cli.fail(f"{type(error).__name__}: {error.message}", 1)
-    finally:
-        progress.close()
-    logger.info("step %d (epoch %d), %s; checkpoint %s", result.step, result.epoch, result.stopped,
-                result.checkpoint)
-    if result.stopped == "SIGINT":
-        return cli.EXIT_INTERRUPTED
-    return 0
+    return run_from_cli(lambda callback: task.train(config, strategy=strategy, callback=callback),
+                        lambda info: {name: info.losses[name] for name in ("total", "content", "style")})
 
 
 run = cli.main_wrapper(main)

@@ -1,18 +1,20 @@
-"""The CLI side of the training loop's `StepInfo` callback: a `tfstyle.cli.Progress` bar or log lines.
+"""The CLI side of the training loop: the `StepInfo` callback as a `tfstyle.cli.Progress` bar or log lines, and
+`run_from_cli`, how every training command runs its trainer and exits:
 
-Every training CLI reports the same way:
-
-    with StepProgress(lambda info: {"G": info.losses["generator"]}) as progress:
-        result = trainer.train(config, strategy=strategy, callback=progress)
+    return run_from_cli(lambda callback: trainer.train(config, strategy=strategy, callback=callback),
+                        postfix=lambda info: {"G": info.losses["generator"]})
 
 The bar starts after the first step (which includes tracing), so its rate is the training rate.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
-from tfstyle.training.loop import StepInfo
+from tfstyle.training.loop import StepInfo, TrainingDiverged, TrainResult
+
+EXIT_DIVERGED = 3  # a loss became NaN/Inf; the last good checkpoint is kept
 
 
 class StepProgress:
@@ -48,3 +50,30 @@ class StepProgress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def run_from_cli(train: Callable[[Callable[[StepInfo], None]], TrainResult],
+                 postfix: Callable[[StepInfo], dict] | None = None) -> int:
+    """Runs `train(callback)` with a progress bar and returns the command's exit code.
+
+    0 when it completed, hit --max_steps or was stopped by SIGTERM after saving (a scheduler's polite stop);
+    130 (`cli.EXIT_INTERRUPTED`) after SIGINT / Ctrl-C, saved too, so a chain of shell commands stops. A
+    diverged run exits `EXIT_DIVERGED` (3) and a TensorFlow error mid-run (an image that fails to decode, say)
+    1, each with one `error:` line (`cli.fail`).
+    """
+    import tensorflow as tf
+
+    from tfstyle import cli
+
+    progress = StepProgress(postfix)
+    try:
+        result = train(progress)
+    except TrainingDiverged as error:
+        cli.fail(str(error), EXIT_DIVERGED)
+    except tf.errors.OpError as error:
+        cli.fail(f"{type(error).__name__}: {error.message}", 1)
+    finally:
+        progress.close()
+    logging.getLogger("tfstyle").info("step %d (epoch %d), %s; checkpoint %s", result.step, result.epoch,
+                                      result.stopped, result.checkpoint)
+    return cli.EXIT_INTERRUPTED if result.stopped == "SIGINT" else 0
