@@ -9,6 +9,8 @@ Rows (each in its own subprocess, so its start-up and memory are its own):
   (uint8 in, padding, network, uint8 out), at each size, float32 and bf16 (the network built under
   `mixed_bfloat16`), batch 1 and 16 (batch 16 at 1024 px is left out on a CPU: 16 x 1024^2 px); "ms/img" is
   the median over timed batches after `warmup` untimed ones, divided by the batch;
+* ``litert`` / ``onnx``: the network exported by `tfstyle.export.export_model` and run by `ai_edge_litert` or
+  `onnxruntime` (CPU) at 512 px, batch 1, uint8 in and out;
 * ``train``: one training step of `tfstyle.fast.task` at 256 px, batch 4 (float32 and bf16), the step
   `python -m tfstyle.fast.train` runs (`task.build_training`);
 * ``optimize``: `tfstyle.optimize.stylize` with its defaults on the same photo at 512 px, start to end
@@ -79,6 +81,37 @@ def _stylize_row(spec: dict) -> dict:
     return {"ms_per_image": 1e3 * seconds / spec["batch"], "images_per_second": spec["batch"] / seconds}
 
 
+def _runtime_row(spec: dict) -> dict:
+    """The network exported to `spec["runtime"]` ("litert" or "onnx") and run by that runtime on one image."""
+    import tempfile
+
+    from tfstyle import export, geometry
+    from tfstyle.fast.models import VALUE_RANGE
+
+    photo = _photo(spec["size"])[None]
+    with tempfile.TemporaryDirectory() as folder:
+        path = export.export_model(_network(spec), folder, spec["runtime"], multiple=geometry.SIZE_MULTIPLE,
+                                   min_size=geometry.MIN_SIZE, value_range=VALUE_RANGE)
+        if spec["runtime"] == "litert":
+            from ai_edge_litert.interpreter import Interpreter
+
+            runner = Interpreter(model_path=path).get_signature_runner()
+            run = lambda: runner(images=photo)["images"]  # noqa: E731
+        else:
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+            run = lambda: session.run(None, {"images": photo})[0]  # noqa: E731
+        times = []
+        for _ in range(spec["warmup"] + spec["iterations"]):
+            start = time.perf_counter()
+            output = run()
+            times.append(time.perf_counter() - start)
+    assert output.shape == photo.shape
+    seconds = statistics.median(times[spec["warmup"]:])
+    return {"ms_per_image": 1e3 * seconds, "images_per_second": 1.0 / seconds}
+
+
 def _train_row(spec: dict) -> dict:
     import tensorflow as tf
 
@@ -130,7 +163,7 @@ def _optimize_row(spec: dict) -> dict:
                for key in ("content_loss", "style_loss")}}
 
 
-ROWS = {"stylize": _stylize_row, "train": _train_row, "optimize": _optimize_row}
+ROWS = {"stylize": _stylize_row, "runtime": _runtime_row, "train": _train_row, "optimize": _optimize_row}
 
 
 def run_row(spec: dict) -> dict:
@@ -143,6 +176,8 @@ def plan(args) -> list[dict]:
     specs = [{"kind": "stylize", "size": size, "precision": precision, "batch": batch, **common}
              for precision in ("float32", "bf16") for size in sizes for batch in ((1,) if args.quick else (1, 16))
              if not (size == 1024 and batch == 16)]
+    specs += [{"kind": "runtime", "runtime": runtime, "size": 64 if args.quick else 512, "precision": "float32",
+               "batch": 1, **common} for runtime in ("litert", "onnx")]
     specs += [{"kind": "train", "size": 64 if args.quick else 256, "batch": 4, "precision": precision, **common}
               for precision in ("float32", "bf16")]
     specs.append({"kind": "optimize", "size": 64 if args.quick else 512, "precision": "float32", **common})
@@ -154,10 +189,11 @@ def format_table(rows: list[dict]) -> str:
     for row in rows:
         if "error" in row:
             lines.append(f"{row['kind']:<9} {row['size']:>5} error: {row['error']}")
-        elif row["kind"] in ("stylize", "train"):
+        elif row["kind"] in ("stylize", "runtime", "train"):
             ms = row.get("ms_per_image", row.get("ms_per_step"))
-            unit = "/img" if row["kind"] == "stylize" else "/step"
-            lines.append(f"{row['kind']:<9} {row['size']:>5} {row['precision']:<7} {row['batch']:>5} "
+            unit = "/step" if row["kind"] == "train" else "/img"
+            name = row.get("runtime", row["kind"])
+            lines.append(f"{name:<9} {row['size']:>5} {row['precision']:<7} {row['batch']:>5} "
                          f"{ms:>7.1f}{unit:<5} {row['images_per_second']:>6.1f} {row['peak_rss_bytes'] / 2**30:>12.2f}")
     for row in rows:
         if row["kind"] == "optimize" and "error" not in row:
