@@ -66,12 +66,14 @@ def main(argv=None) -> int:
 
     transformer, config = inference.load_transformer(args.model_dir)
     step = int(os.path.basename(RunDir(args.model_dir).checkpoints()[0]).split("-")[-1])
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".bundle-", dir=os.path.dirname(os.path.abspath(args.output)))
     try:
         inference.save_weights(transformer, os.path.join(staging, inference.WEIGHTS_FILE))
         saved = json.loads(open(RunDir(args.model_dir).config_path, encoding="utf-8").read())
-        saved.update(model_dir="", style=_portable(config.style), content_dir=_portable(config.content_dir),
-                     cache_dir=None)
+        content_dir = _portable(config.content_dir)  # a folder outside the repository and ../shared: the card says
+        saved.update(model_dir="", style=_portable(config.style), cache_dir=None,
+                     content_dir=None if content_dir and os.path.isabs(content_dir) else content_dir)
         with open(os.path.join(staging, "config.json"), "w", encoding="utf-8") as file:
             file.write(json.dumps(saved, indent=2) + "\n")
         bundled, _ = inference.load_transformer(staging)  # what users will get: the float16 weights
@@ -119,6 +121,7 @@ def main(argv=None) -> int:
         rows_of_tiles = [np.pad(t, ((0, height - t.shape[0]), (0, width - t.shape[1]), (0, 0)), constant_values=255)
                          for t in tiles]  # photo | optimisation | network, one row per photo, white margins
         Image.fromarray(np.concatenate(rows_of_tiles, axis=0)).save(picture, quality=90)
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the installed model from other users
         if os.path.exists(args.output):
             shutil.rmtree(args.output)
         os.replace(staging, args.output)

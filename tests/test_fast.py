@@ -299,3 +299,32 @@ def test_export_cli_serves_what_stylize_writes(tmp_path, trained_run):
     again = helpers.run_module("tfstyle.fast.export", "--model_dir", trained_run, "--export_dir",
                                tmp_path / "exported", "--version", "1")
     helpers.one_error_line(again, "already exists")
+
+
+# ---------------------------------------------------------------------------------------------
+# The bundled model
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_bundled_model_is_float16_with_its_card_and_loads():
+    folder = inference.BUNDLED_MODEL
+    with np.load(os.path.join(folder, inference.WEIGHTS_FILE)) as stored:
+        assert {stored[key].dtype for key in stored.files} == {np.dtype(np.float16)}
+    card = json.loads(open(os.path.join(folder, "card.json"), encoding="utf-8").read())
+    assert card["style"] == "tfstyle/assets/vangogh_starry_night.jpg" and card["steps"] > 0
+    assert "python -m tfstyle.fast.train" in card["command"]
+    assert os.path.isfile(os.path.join(folder, "MODEL_CARD.md"))
+    transformer, config = inference.load_transformer()
+    assert transformer.count_params() == card["parameters"]
+    photo = images.read_image_uint8(helpers.ASSETS / "astronaut.jpg")[:61, :90]
+    (output,) = inference.stylize_images(transformer, [photo])
+    assert output.shape == photo.shape and output.dtype == np.uint8
+    assert np.abs(output.astype(int) - photo.astype(int)).mean() > 10  # it changes the photo
+
+
+def test_stylize_cli_with_no_arguments_writes_the_bundled_sample(tmp_path):
+    result = helpers.run_module("tfstyle.fast.stylize", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "astronaut_starry_night.png"
+    written = images.read_image_uint8(tmp_path / "astronaut_starry_night.png")
+    assert written.shape == images.read_image_uint8(helpers.ASSETS / "astronaut.jpg").shape
