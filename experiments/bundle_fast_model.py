@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     staging = tempfile.mkdtemp(prefix=".bundle-", dir=os.path.dirname(os.path.abspath(args.output)))
     try:
         inference.save_weights(transformer, os.path.join(staging, inference.WEIGHTS_FILE))
-        saved = json.loads(open(RunDir(args.model_dir).config_path, encoding="utf-8").read())
+        with open(RunDir(args.model_dir).config_path, encoding="utf-8") as file:
+            saved = json.load(file)
         content_dir = _portable(config.content_dir)  # a folder outside the repository and ../shared: the card says
         saved.update(model_dir="", style=_portable(config.style), cache_dir=None,
                      content_dir=None if content_dir and os.path.isabs(content_dir) else content_dir)

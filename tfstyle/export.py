@@ -53,6 +53,7 @@ SavedModel loads in TF Serving's session-based loader as well as in `tf.saved_mo
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import logging
@@ -61,7 +62,7 @@ import os
 import keras
 import tensorflow as tf
 
-from tfstyle import files, images
+from tfstyle import files, images, options
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,25 @@ def check_request(export_dir: str | os.PathLike, format: str = "savedmodel", ver
     """
     check_format(format, float16)
     next_version_folder(export_dir, version)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportRequest:
+    """Where and in which format an export command writes: the flags every export CLI shares (each CLI's
+    args dataclass subclasses this and adds where the model comes from)."""
+
+    export_dir: str = options.option("", "model base path, e.g. saved_models/<name>; one per format (TF Serving "
+                                         "watches the SavedModel's)")
+    version: int | None = options.option(None, "version folder to write (default: largest existing + 1)")
+    format: str = options.option("savedmodel", "savedmodel: TF Serving folder; litert: model.tflite; "
+                                 "onnx: model.onnx", list(FORMATS))
+    float16: bool = options.option(False, "litert only: store the weights in float16 (half the file)")
+
+    def check(self) -> None:
+        """Everything checked before a model is loaded (`check_request`); raises ValueError or MissingPackageError."""
+        if not self.export_dir:
+            raise ValueError("--export_dir is required, e.g. saved_models/<name>")
+        check_request(self.export_dir, self.format, self.version, self.float16)
 
 
 def next_version_folder(export_dir: str | os.PathLike, version: int | None = None) -> str:

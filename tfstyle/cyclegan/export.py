@@ -25,16 +25,11 @@ logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class ExportArgs:
-    """Flags of `python -m tfstyle.cyclegan.export`."""
+class ExportArgs(export_lib.ExportRequest):
+    """Flags of `python -m tfstyle.cyclegan.export`: the shared export flags and which generator of which run."""
 
     model_dir: str = options.option("", "training run folder (config.json, checkpoints/)")
     direction: str = options.option("a2b", "a2b: G (A -> B); b2a: F (B -> A)", ["a2b", "b2a"])
-    export_dir: str = options.option("", "model base path for TF Serving, e.g. saved_models/horse2zebra")
-    version: int | None = options.option(None, "version folder to write (default: largest existing + 1)")
-    format: str = options.option("savedmodel", "savedmodel: TF Serving folder; litert: model.tflite; "
-                                 "onnx: model.onnx", list(export_lib.FORMATS))
-    float16: bool = options.option(False, "litert only: store the weights in float16 (half the file)")
 
 cli.define_flags(ExportArgs)
 
@@ -45,10 +40,8 @@ def main(argv: list[str]) -> None:
     args = cli.config_from_flags(ExportArgs)
     if not args.model_dir:
         raise ValueError("--model_dir is required (a training run folder)")
-    if not args.export_dir:
-        raise ValueError("--export_dir is required, e.g. saved_models/<name>")
     try:  # fail before loading anything
-        export_lib.check_request(args.export_dir, args.format, args.version, args.float16)
+        args.check()
     except export_lib.MissingPackageError as error:
         raise cli.UserError(str(error)) from None
     generator, _ = inference.load_generator(args.model_dir, args.direction)

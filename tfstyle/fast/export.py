@@ -24,15 +24,10 @@ logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class ExportArgs:
-    """Flags of `python -m tfstyle.fast.export`."""
+class ExportArgs(export_lib.ExportRequest):
+    """Flags of `python -m tfstyle.fast.export`: the shared export flags and which network."""
 
     model_dir: str = options.option("", "training run folder of tfstyle.fast.train (default: the bundled model)")
-    export_dir: str = options.option("", "model base path, e.g. saved_models/starry_night (one per format)")
-    version: int | None = options.option(None, "version folder to write (default: largest existing + 1)")
-    format: str = options.option("savedmodel", "savedmodel: TF Serving folder; litert: model.tflite; "
-                                 "onnx: model.onnx", list(export_lib.FORMATS))
-    float16: bool = options.option(False, "litert only: store the weights in float16 (half the file)")
 
 
 cli.define_flags(ExportArgs)
@@ -43,10 +38,8 @@ def main(argv: list[str]) -> None:
         raise cli.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     cli.setup_logging()
     args = cli.config_from_flags(ExportArgs)
-    if not args.export_dir:
-        raise ValueError("--export_dir is required, e.g. saved_models/<name>")
     try:  # fail before loading anything
-        export_lib.check_request(args.export_dir, args.format, args.version, args.float16)
+        args.check()
     except export_lib.MissingPackageError as error:
         raise cli.UserError(str(error)) from None
     from tfstyle import geometry
