@@ -29,6 +29,9 @@ from tfstyle.cyclegan import config as config_lib
 from tfstyle.cyclegan import models
 from tfstyle.training import rundir
 
+MAX_LEVELS, RUNTIME_PACKAGES = helpers.MAX_LEVELS, helpers.RUNTIME_PACKAGES
+level_differences, run_in_runtime = helpers.level_differences, helpers.run_in_runtime
+
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 reference_translate = helpers.reference_translate
 ANY_SIZE = {"multiple": 1, "min_size": 1}  # the size rule of `small_model`: 'same' convolutions only
@@ -354,77 +357,10 @@ def test_export_cli_without_a_checkpoint_gives_one_error_line(tmp_path):
 
 # --- LiteRT and ONNX: every format on real photos, each in its own runtime ------------------
 
-MAX_LEVELS = 2  # uint8 levels of 255 an exported graph may differ from the Keras model (measured: 0-1)
 # float16 weights (11-bit mantissa, ~5e-4 relative error each): measured max 1 level and a mean of
 # 0.024 levels on these photos (0.079 for the full 11.4 M-parameter ResNet-9 generator, max 1 too).
 # The bound keeps the float32 one for the max and allows 4x the measured mean.
 FLOAT16_MEAN_LEVELS = 0.1
-
-# Each runner is the whole client: load the file with its runtime, define run(uint8 [H, W, 3]) -> uint8.
-RUNNERS = {
-    "tensorflow": """
-        import tensorflow as tf
-        serve = tf.saved_model.load(path).signatures["serving_default"]
-        def run(image):
-            return serve(images=tf.constant(image[None]))["images"].numpy()[0]
-    """,
-    "tf.lite": """
-        import tensorflow as tf
-        interpreter = tf.lite.Interpreter(model_path=path)
-        (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-        assert list(inp["shape_signature"]) == [1, -1, -1, 3] and inp["dtype"] == np.uint8, inp
-        def run(image):  # the explicit way: resize the input tensor to each image's size
-            interpreter.resize_tensor_input(inp["index"], [1, *image.shape])
-            interpreter.allocate_tensors()
-            interpreter.set_tensor(inp["index"], image[None])
-            interpreter.invoke()
-            return interpreter.get_tensor(out["index"])[0]
-    """,
-    "ai_edge_litert": """
-        from ai_edge_litert.interpreter import Interpreter
-        runner = Interpreter(model_path=path).get_signature_runner()  # resizes by itself
-        def run(image):
-            return runner(images=image[None])["images"][0]
-    """,
-    "onnxruntime": """
-        import onnxruntime
-        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        assert [i.name for i in session.get_inputs()] == ["images"], session.get_inputs()
-        def run(image):
-            return session.run(["translated"], {"images": image[None]})[0][0]
-        # B is dynamic too: two images of one size in one call
-        pair = np.stack([photos[0], photos[0][::-1]])
-        both = session.run(["translated"], {"images": pair})[0]
-        np.save(f"{work}/pair.npy", both)
-    """,
-}
-RUNTIME_PACKAGES = {"tf.lite": "tensorflow", "ai_edge_litert": "ai_edge_litert", "onnxruntime": "onnxruntime",
-                    "tensorflow": "tensorflow"}
-
-
-def run_in_runtime(runtime: str, path: str, photos: list[np.ndarray], work) -> tuple[list[np.ndarray], str]:
-    """Runs the exported `path` on `photos` in a fresh process with only `runtime` (and numpy) imported.
-
-    Returns the outputs and the process's last stdout line: the top-level packages it imported among
-    tensorflow / tfstyle (so a test can check that a LiteRT or ONNX client needs no TensorFlow).
-    """
-    np.savez(os.path.join(work, "photos.npz"), *photos)
-    script = "import sys\nimport numpy as np\npath, work = sys.argv[1:]\n" \
-             "with np.load(f'{work}/photos.npz') as stored:\n    photos = [stored[k] for k in stored.files]\n"
-    script += textwrap.dedent(RUNNERS[runtime])
-    script += textwrap.dedent("""
-        np.savez(f"{work}/out.npz", *[run(photo) for photo in photos])
-        print(",".join(name for name in ("tensorflow", "tfstyle") if name in sys.modules) or "neither")
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("PYTHONPATH", None)
-    result = subprocess.run([sys.executable, "-c", script, path, str(work)], capture_output=True, text=True,
-                            env=env, timeout=240, cwd=work)
-    assert result.returncode == 0, result.stderr[-3000:]
-    with np.load(os.path.join(work, "out.npz")) as stored:
-        outputs = [stored[key] for key in stored.files]
-    return outputs, result.stdout.strip().splitlines()[-1]
-
 
 @pytest.fixture(scope="module")
 def photos():
@@ -448,14 +384,6 @@ def photos():
 def keras_outputs(generator, photos, value_range="signed", multiple=models.SIZE_MULTIPLE, min_size=models.MIN_SIZE):
     return [export.translate_uint8(generator, photo[None], multiple, min_size, value_range).numpy()[0]
             for photo in photos]
-
-
-def level_differences(outputs, expected) -> np.ndarray:
-    """|output - expected| in uint8 levels, every pixel of every image, after checking shapes and dtypes."""
-    for output, reference in zip(outputs, expected, strict=True):
-        assert output.dtype == np.uint8 and output.shape == reference.shape
-    return np.concatenate([np.abs(output.astype(int) - reference.astype(int)).ravel()
-                           for output, reference in zip(outputs, expected, strict=True)])
 
 
 @pytest.fixture(scope="module")

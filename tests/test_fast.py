@@ -270,8 +270,6 @@ def test_stylize_cli_bad_input_gives_one_error_line(tmp_path, trained_run, case)
 @pytest.mark.parametrize("format, runtime", [("litert", "ai_edge_litert"), ("onnx", "onnxruntime")])
 def test_export_cli_files_give_the_networks_pixels_in_their_own_runtimes(tmp_path, trained_run, photos, format,
                                                                         runtime):
-    from test_export import MAX_LEVELS, level_differences, run_in_runtime
-
     pytest.importorskip(runtime)
     result = helpers.run_module("tfstyle.fast.export", "--model_dir", trained_run, "--export_dir",
                                 tmp_path / format, "--format", format)
@@ -279,10 +277,10 @@ def test_export_cli_files_give_the_networks_pixels_in_their_own_runtimes(tmp_pat
     path = result.stdout.strip().splitlines()[-1]
     assert path.endswith(os.path.join(format, "1", f"model.{'tflite' if format == 'litert' else 'onnx'}"))
     crops = [images.read_image_uint8(p)[:39 - 4 * i, :37] for i, p in enumerate(images.list_images(photos)[:2])]
-    outputs, imported = run_in_runtime(runtime, path, crops, tmp_path)  # a fresh process, no TensorFlow
+    outputs, imported = helpers.run_in_runtime(runtime, path, crops, tmp_path)  # a fresh process, no TensorFlow
     assert imported == "neither"
     transformer, _ = inference.load_transformer(trained_run)
-    assert level_differences(outputs, inference.stylize_images(transformer, crops)).max() <= MAX_LEVELS
+    assert helpers.level_differences(outputs, inference.stylize_images(transformer, crops)).max() <= helpers.MAX_LEVELS
 
 
 def test_export_cli_serves_what_stylize_writes(tmp_path, trained_run):
