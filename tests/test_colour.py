@@ -1,9 +1,9 @@
-"""Tests for tfstyle.optimize.colour: colour-histogram matching and luminance-only transfer (Gatys et al. 2016)."""
+"""Tests for tfstyle.colour: colour-histogram matching and luminance-only transfer (Gatys et al. 2016)."""
 
 import numpy as np
 import pytest
 
-from tfstyle.optimize import colour
+from tfstyle import colour
 
 # NTSC RGB -> YIQ, written out here so the test does not trust the code's own matrix.
 YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfstyle import data, distribute, features, images
+from tfstyle import colour, data, distribute, features, images
 from tfstyle.images import ImageLike
-from tfstyle.optimize import colour, multiscale, objective, solvers
+from tfstyle.optimize import multiscale, objective, solvers
 from tfstyle.optimize.config import PRECISIONS, OptimizeConfig
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ Two ways to keep the content photo's colours:
   (the style's Y is first matched to the content's mean and standard deviation), the optimisation
   runs on grey images, and the result's Y is recombined with the content's I and Q channels.
 
-All functions take and return float32 [H, W, 3] or [B, H, W, 3] RGB in [0, 1].
+All functions take and return float32 [H, W, 3] or [B, H, W, 3] RGB in [0, 1]. Used by the optimisation path
+(`tfstyle.optimize`, before and after optimising) and the feed-forward networks (`tfstyle.fast`, on their output).
 """
 
 from __future__ import annotations
