@@ -27,3 +27,20 @@ def metadata(help_text: str, *, choices: Iterable[str] | None = None, **extra: A
 def option(default: Any, help_text: str, choices: Iterable[str] | None = None, **extra: Any):
     """A dataclass field with `default` and the flag metadata of `metadata(help_text, choices=..., **extra)`."""
     return dataclasses.field(default=default, metadata=metadata(help_text, choices=choices, **extra))
+
+
+def check_blend(blend, count: int | None) -> None:
+    """Checks `--style_blend` weights against the `--style` images they weigh (TensorFlow-free, so configs call
+    it before anything loads): one weight per image (when `count` is known), all >= 0, not all 0; empty means
+    equal weights.
+
+    Raises:
+        ValueError: the message names the flags and says what to give.
+    """
+    blend = list(blend or ())
+    if blend and count is not None and len(blend) != count:
+        raise ValueError(f"--style_blend has {len(blend)} weights but --style has {count} images: "
+                         "give one weight per style image")
+    if any(w < 0 for w in blend) or (blend and sum(blend) <= 0):
+        raise ValueError(f"--style_blend weights must be >= 0 and not all 0, got {blend}")
+

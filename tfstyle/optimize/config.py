@@ -124,11 +124,7 @@ class OptimizeConfig:
         if num_styles is not None:
             if num_styles < 1:
                 raise ValueError("at least one style image is needed")
-            if self.style_blend and len(self.style_blend) != num_styles:
-                raise ValueError(f"--style_blend has {len(self.style_blend)} weights but --style has "
-                                 f"{num_styles} images: give one weight per style image")
-        if any(w < 0 for w in self.style_blend) or (self.style_blend and sum(self.style_blend) <= 0):
-            raise ValueError(f"--style_blend weights must be >= 0 and not all 0, got {list(self.style_blend)}")
+        options.check_blend(self.style_blend, num_styles)
         if self.style_layer_weights and len(self.style_layer_weights) != len(self.resolved_style_layers):
             raise ValueError(f"--style_layer_weights has {len(self.style_layer_weights)} weights for "
                              f"{len(self.resolved_style_layers)} style layers")
