@@ -1,4 +1,4 @@
-"""Layers the image networks share: reflection padding and instance normalisation.
+"""Layers the image networks share: reflection padding, instance normalisation, nearest upsampling and AdaIN.
 
 The CycleGAN generator (`tfstyle.cyclegan.models`) and the feed-forward style networks (`tfstyle.fast.models`)
 are built from these, so both pad and normalise the same way. Tensors are channels-last [B, H, W, C].
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from tfstyle import losses
 
 
 def instance_norm(name: str, affine: bool = False) -> keras.layers.Layer:
@@ -85,3 +87,92 @@ class NearestUpsampling2D(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
         return (batch, None if height is None else 2 * height, None if width is None else 2 * width, channels)
+
+
+@keras.saving.register_keras_serializable(package="tfstyle")
+class ClipToUnit(keras.layers.Layer):
+    """Clips to [0, 1] on the way forward and passes the gradient through unchanged (a straight-through clip):
+    y = x + stop_gradient(clip(x, 0, 1) - x). The output is always a valid image, and a pixel driven out of
+    range still learns, which a sigmoid at saturation (or a plain clip) would stop. Output float32."""
+
+    def call(self, inputs):
+        x = tf.cast(inputs, tf.float32)
+        return x + tf.stop_gradient(tf.clip_by_value(x, 0.0, 1.0) - x)
+
+
+def adaptive_instance_norm(content, style_mean, style_std, alpha=1.0, eps: float = 1e-5) -> tf.Tensor:
+    """AdaIN (Huang & Belongie 2017, eq. 8), with their content-style trade-off (eq. 14):
+
+        AdaIN(x, y) = sigma(y) (x - mu(x)) / sigma(x) + mu(y)
+        T = alpha AdaIN(x, y) + (1 - alpha) x
+
+    mu and sigma are per image and channel over the positions (`tfstyle.losses.feature_mean` / `feature_std`).
+
+    Args:
+        content: float [B, h, w, C], the content image's encoder features x.
+        style_mean, style_std: float32 [B or 1, C], mu(y) and sigma(y) of the style's features (a blend of
+            several styles is the weighted sum of their means and of their standard deviations).
+        alpha: float scalar or [B or 1] in [0, 1]: 1 = the style's statistics, 0 = x unchanged.
+        eps: added to the variance of x.
+
+    Returns:
+        float32 [B, h, w, C].
+    """
+    x = tf.cast(content, tf.float32)
+    mean = losses.feature_mean(x)[:, None, None, :]
+    std = losses.feature_std(x, eps)[:, None, None, :]
+    styled = (x - mean) / std * tf.cast(style_std, tf.float32)[:, None, None, :] \
+        + tf.cast(style_mean, tf.float32)[:, None, None, :]
+    alpha = tf.reshape(tf.cast(alpha, tf.float32), [-1, 1, 1, 1])
+    return alpha * styled + (1.0 - alpha) * x
+
+
+@keras.saving.register_keras_serializable(package="tfstyle")
+class AdaptiveInstanceNorm(keras.layers.Layer):
+    """`adaptive_instance_norm` with the style given as features: [content, style, alpha] -> T.
+
+    Inputs: content features float [B, h, w, C]; style features float [S, h', w', C] with S = 1 (one style for
+    the batch) or B; alpha float32 [1] or [B]. Output float32 [B, h, w, C]. No weights.
+    """
+
+    def call(self, inputs):
+        content, style, alpha = inputs
+        return adaptive_instance_norm(content, losses.feature_mean(style), losses.feature_std(style), alpha)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="tfstyle")
+class FixedStyleNorm(keras.layers.Layer):
+    """`adaptive_instance_norm` towards a style held in the layer: content features -> T.
+
+    Non-trainable weights `style_mean`, `style_std` (float32 [1, C]) and `alpha` (float32 [1]), set by
+    `set_style`, so that one traced network serves any style or blend without retracing, and an export of
+    the network carries its style.
+    """
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.style_mean = self.add_weight(shape=(1, self.channels), initializer="zeros", trainable=False,
+                                          name="style_mean", dtype="float32")
+        self.style_std = self.add_weight(shape=(1, self.channels), initializer="ones", trainable=False,
+                                         name="style_std", dtype="float32")
+        self.alpha = self.add_weight(shape=(1,), initializer="ones", trainable=False, name="alpha", dtype="float32")
+
+    def set_style(self, mean, std, alpha: float = 1.0) -> None:
+        """mean, std: float [1, C] or [C]; alpha in [0, 1]."""
+        self.style_mean.assign(tf.reshape(tf.cast(mean, tf.float32), [1, self.channels]))
+        self.style_std.assign(tf.reshape(tf.cast(std, tf.float32), [1, self.channels]))
+        self.alpha.assign([float(alpha)])
+
+    def call(self, content):
+        return adaptive_instance_norm(content, self.style_mean, self.style_std, self.alpha)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+

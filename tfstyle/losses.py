@@ -92,6 +92,42 @@ def feature_mean(features) -> tf.Tensor:
     return tf.reduce_mean(_f32(features), axis=[1, 2])
 
 
+def feature_std(features, eps: float = 1e-5) -> tf.Tensor:
+    """Standard deviation of each channel over positions: sigma_i = sqrt((1 / (H W)) sum_k (F_ik - mu_i)^2 + eps).
+
+    The eps keeps the gradient finite on a constant channel (Huang & Belongie 2017's AdaIN uses the same).
+
+    Args:
+        features: float [B, H, W, C] (any float dtype; computed in float32).
+        eps: added to the variance.
+
+    Returns:
+        float32 [B, C], > 0.
+    """
+    _, variance = tf.nn.moments(_f32(features), axes=[1, 2])
+    return tf.sqrt(variance + eps)
+
+
+def mean_std_style_loss(features, target_mean, target_std) -> tf.Tensor:
+    """Style loss of one layer as the distance of channel means and standard deviations (Huang & Belongie 2017,
+    "Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization", eq. 12, one layer):
+
+        L_s = (1 / C) ||mu(F) - mu_t||^2 + (1 / C) ||sigma(F) - sigma_t||^2
+
+    (their squared L2 norms divided by the channel count, so that layers of different widths weigh alike).
+
+    Args:
+        features: float [B, H, W, C].
+        target_mean, target_std: float32 [B or 1, C] (`feature_mean`, `feature_std` of the style).
+
+    Returns:
+        float32 scalar, mean over the batch.
+    """
+    mean_error = tf.reduce_mean(tf.square(feature_mean(features) - _f32(target_mean)), axis=-1)
+    std_error = tf.reduce_mean(tf.square(feature_std(features) - _f32(target_std)), axis=-1)
+    return tf.reduce_mean(mean_error + std_error)
+
+
 def covariance_from_moments(mean, gram) -> tf.Tensor:
     """Channel covariance Sigma = G - mu mu^T from the first moment and the size-normalised Gram.
 
