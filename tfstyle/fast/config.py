@@ -14,6 +14,12 @@ layer it kept the content loss as low as an optimised image's while the photo's 
 run of 375 steps on the bundled Starry Night). The weights are on tfstyle's normalised losses
 (`tfstyle.losses`), not the paper's: a 150-step calibration at 128 px put the weighted style and content
 terms level at style_weight 2e-4 (5e-3, the optimisation path's, left no photo visible).
+
+`--arbitrary` trains Huang & Belongie 2017's AdaIN decoder instead (`tfstyle.fast.models.build_decoder`) on a
+folder of paintings (`--style_dir`), with their defaults: content loss on the AdaIN target at relu4_1
+(block4_conv1), mean / standard-deviation style loss on relu1_1..relu4_1 (block1..4_conv1) at weight 10,
+Adam at 1e-4, no TV term. Fields left at None take the mode's default in `__post_init__`, so the saved
+config.json always holds the values the run used.
 """
 
 from __future__ import annotations
@@ -29,6 +35,17 @@ TASK = "fast_style"  # config.json's "task" key
 # Johnson et al.'s layers on VGG19 (see the module docstring); features.py checks the names when it builds the VGG.
 CONTENT_LAYERS = ("block2_conv2",)
 STYLE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
+# Huang & Belongie 2017: style on relu1_1..relu4_1, content on the AdaIN target at relu4_1 (the encoder's output).
+ARBITRARY_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1")
+ARBITRARY_CONTENT_LAYERS = ("block4_conv1",)  # = models.ENCODER_LAYER (models imports Keras; this must not)
+# Defaults of the fields left at None: (per-style, arbitrary).
+MODE_DEFAULTS = {
+    "style_weight": (2e-4, 10.0),
+    "tv_weight": (1e4, 0.0),
+    "learning_rate": (1e-3, 1e-4),
+    "content_layers": (CONTENT_LAYERS, ARBITRARY_CONTENT_LAYERS),
+    "style_layers": (STYLE_LAYERS, ARBITRARY_STYLE_LAYERS),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +54,8 @@ class FastTrainConfig:
 
     # Fields that fix the shape of the saved state or the meaning of the step counter.
     INCOMPATIBLE_ON_RESUME: ClassVar[tuple[str, ...]] = (
-        "filters", "residual_blocks", "image_size", "load_size", "batch_size", "mixed_precision",
+        "arbitrary", "filters", "residual_blocks", "decoder_width", "image_size", "load_size", "batch_size",
+        "mixed_precision",
     )
     FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
         "model_dir", "max_steps", "steps", "strategy", "jit", "keep_checkpoints", "checkpoint_every_steps",
@@ -45,7 +63,10 @@ class FastTrainConfig:
     )
 
     # Data.
-    style: str = options.option("", "the style image (a painting) the network learns (required)")
+    arbitrary: bool = options.option(False, "train an arbitrary-style (AdaIN) network on --style_dir instead of "
+                                            "a network for one --style")
+    style: str = options.option("", "the style image (a painting) the network learns (per-style networks)")
+    style_dir: str | None = options.option(None, "folder of paintings an --arbitrary network learns from")
     content_dir: str | None = options.option(None, "folder of content photos to train on")
     dataset: str | None = options.option(None, "TFDS image dataset instead of a folder, e.g. coco/2017")
     data_dir: str | None = options.option(None, "TFDS data_dir (where the prepared dataset lives)")
@@ -53,24 +74,31 @@ class FastTrainConfig:
     load_size: int | None = options.option(None, "photos are resized to this square before the random crop "
                                                  "(default: image_size + image_size / 8)")
     batch_size: int = options.option(4, "GLOBAL batch size, split over all replicas")
-    style_scale: float = options.option(1.0, "style image long side relative to --image_size")
+    style_scale: float = options.option(1.0, "style image long side relative to --image_size (per-style)")
 
     # Model.
     filters: int = options.option(32, "filters of the first convolution (Johnson et al.: 32)")
     residual_blocks: int = options.option(5, "residual blocks at 1/4 resolution (Johnson et al.: 5)")
+    decoder_width: int = options.option(64, "--arbitrary: filters of the decoder's last block (Huang et al.: 64)")
 
     # Loss.
     content_weight: float = options.option(1.0, "weight of the content loss (alpha)")
-    style_weight: float = options.option(2e-4, "weight of the style loss (beta)")
-    tv_weight: float = options.option(1e4, "weight of the total-variation loss (gamma)")
-    content_layers: tuple[str, ...] = options.option(CONTENT_LAYERS, "VGG content layers")
-    style_layers: tuple[str, ...] = options.option(STYLE_LAYERS, "VGG style layers (equal weights)")
+    style_weight: float | None = options.option(None, "weight of the style loss (beta; default 2e-4, "
+                                                      "or 10 with --arbitrary)")
+    tv_weight: float | None = options.option(None, "weight of the total-variation loss (gamma; default 1e4, "
+                                                   "or 0 with --arbitrary)")
+    content_layers: tuple[str, ...] | None = options.option(
+        None, f"VGG content layers (default {','.join(CONTENT_LAYERS)}; --arbitrary: the AdaIN target at "
+              f"{ARBITRARY_CONTENT_LAYERS[0]}, fixed)")
+    style_layers: tuple[str, ...] | None = options.option(
+        None, f"VGG style layers, equal weights (default {','.join(STYLE_LAYERS)}; --arbitrary: "
+              f"{','.join(ARBITRARY_STYLE_LAYERS)})")
     pooling: str = options.option("max", "VGG pooling of the loss network", ["max", "avg"])
     weights: str = options.option("auto", "VGG weights: auto, imagenet, random or a file (see tfstyle.weights)")
     cache_dir: str | None = options.option(None, "where converted VGG weights are cached (default ~/.cache/tfstyle)")
 
     # Optimiser and schedule.
-    learning_rate: float = options.option(1e-3, "Adam learning rate")
+    learning_rate: float | None = options.option(None, "Adam learning rate (default 1e-3, or 1e-4 with --arbitrary)")
     steps: int = options.option(4000, "training steps (global batches)")
     seed: int = options.option(0, "seed of weights, data order, crops and flips")
 
@@ -87,6 +115,13 @@ class FastTrainConfig:
     log_every_steps: int = options.option(50, "write losses and learning rate to TensorBoard every N steps")
     max_steps: int | None = options.option(None, "stop once the global step reaches N (counts across resumes)")
 
+    def __post_init__(self):
+        for name, defaults in MODE_DEFAULTS.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, defaults[int(bool(self.arbitrary))])
+        for name in ("content_layers", "style_layers"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
     @property
     def resolved_load_size(self) -> int:
         return self.load_size if self.load_size is not None else self.image_size + self.image_size // 8
@@ -97,8 +132,21 @@ class FastTrainConfig:
 
         if not self.model_dir:
             raise ValueError("--model_dir is required")
-        if not self.style:
-            raise ValueError("--style is required (the painting the network learns)")
+        if self.arbitrary:
+            if self.style:
+                raise ValueError("--style names one painting; an --arbitrary network learns from a folder: "
+                                 "give --style_dir instead")
+            if not self.style_dir:
+                raise ValueError("--arbitrary needs --style_dir (a folder of paintings)")
+            if self.content_layers != ARBITRARY_CONTENT_LAYERS:
+                raise ValueError(f"an --arbitrary network's content loss is on the AdaIN target at "
+                                 f"{ARBITRARY_CONTENT_LAYERS[0]}; leave --content_layers out")
+        else:
+            if self.style_dir:
+                raise ValueError("--style_dir is for --arbitrary networks; a per-style network learns one --style")
+            if not self.style:
+                raise ValueError("--style is required (the painting the network learns), or --arbitrary with "
+                                 "--style_dir")
         if bool(self.content_dir) == bool(self.dataset):
             raise ValueError("give either --content_dir (a folder of photos) or --dataset (TFDS), not both"
                              if self.content_dir else "give --content_dir (a folder of photos) or --dataset")
@@ -106,11 +154,14 @@ class FastTrainConfig:
                               ("pooling", ("max", "avg"))):
             if getattr(self, name) not in choices:
                 raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        for name in ("batch_size", "filters", "residual_blocks", "steps", "keep_checkpoints",
+        for name in ("batch_size", "filters", "residual_blocks", "decoder_width", "steps", "keep_checkpoints",
                      "checkpoint_every_steps", "image_every_steps", "log_every_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         geometry.check_size(self.image_size, self.image_size, "--image_size", exact=True)
+        if self.arbitrary and self.image_size % 8:
+            raise ValueError(f"--image_size is {self.image_size}; an --arbitrary network needs a multiple of 8 "
+                             "(the encoder's three pools)")
         if self.resolved_load_size < self.image_size:
             raise ValueError(f"--load_size ({self.load_size}) must be >= --image_size ({self.image_size})")
         for name in ("content_weight", "style_weight", "tv_weight", "learning_rate"):
@@ -129,17 +180,20 @@ class FastTrainConfig:
         (headers only), so that bad input fails before TensorFlow builds anything."""
         from tfstyle import images
 
-        images.check_file(self.style)
-        if self.content_dir:
-            if not os.path.isdir(self.content_dir):
-                raise FileNotFoundError(f"--content_dir does not exist: {self.content_dir}")
-            images.list_images(self.content_dir)
+        if self.style:
+            images.check_file(self.style)
+        for flag, folder in (("--style_dir", self.style_dir), ("--content_dir", self.content_dir)):
+            if folder:
+                if not os.path.isdir(folder):
+                    raise FileNotFoundError(f"{flag} does not exist: {folder}")
+                images.list_images(folder)
 
 
 def tiny(**overrides) -> FastTrainConfig:
-    """A run small enough for a CPU test: 32 px crops, an 8-filter network with one residual block,
-    batch 2, random VGG weights unless given, checkpoints every 2 steps, logs and images every step."""
-    values = dict(image_size=32, load_size=36, batch_size=2, filters=8, residual_blocks=1, steps=4,
+    """A run small enough for a CPU test: 32 px crops, an 8-filter network with one residual block (or a
+    width-4 decoder), batch 2, random VGG weights unless given, checkpoints every 2 steps, logs and images
+    every step."""
+    values = dict(image_size=32, load_size=36, batch_size=2, filters=8, residual_blocks=1, decoder_width=4, steps=4,
                   weights="random", checkpoint_every_steps=2, image_every_steps=1, log_every_steps=1)
     values.update(overrides)
     return FastTrainConfig(**values)
