@@ -25,6 +25,12 @@ version `N` (one more than the largest existing one, or the `version` asked for;
   unique, so the output cannot be called `images` too), B, H and W dynamic (B >= 1). Runs in
   `onnxruntime.InferenceSession`.
 
+Arbitrary-style models (three inputs: `tfstyle.fast.models.build_arbitrary`'s image, style and alpha) are
+exported with two more inputs in every format: `style` uint8 [1, H', W', 3] (the painting, any size >= 8 px;
+send it at the size whose brush strokes you want: the `stylize` command uses a 512 px long side) and
+`alpha` float32 [] in [0, 1] (the strength); the bytes signature takes `style_bytes` string [] (one encoded
+painting for the batch) and `alpha`.
+
 All three run the same graph function, `translate_uint8`: reflect-pad to the model's size
 `multiple`, uint8 -> [0, 1] -> the model's `value_range` -> model -> [0, 1] -> uint8 (range changes
 by `tfstyle.images`), crop back. So a client never sees the model's range, and every format gives
@@ -69,6 +75,9 @@ logger = logging.getLogger(__name__)
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "translate_bytes"
 IMAGES_KEY = "images"
+STYLE_KEY = "style"  # arbitrary-style models: the painting, uint8 [1, H', W', 3]
+ALPHA_KEY = "alpha"  # arbitrary-style models: the strength, float32 []
+STYLE_BYTES_KEY = "style_bytes"
 IMAGE_BYTES_KEY = "image_bytes"
 PNG_BYTES_KEY = "png_bytes"
 ONNX_OUTPUT_KEY = "translated"
@@ -85,8 +94,20 @@ class MissingPackageError(ImportError):
     """A converter package of an export format is not installed; the message names the extra to install."""
 
 
+def takes_style(model: keras.Model) -> bool:
+    """Whether `model` is an arbitrary-style network: three inputs (image, style image, alpha)."""
+    return len(model.inputs) == 3
+
+
+def style_conditions(style_uint8, alpha, value_range: str = "unit") -> tuple[tf.Tensor, tf.Tensor]:
+    """An arbitrary-style model's extra inputs from the exported ones: the painting uint8 [S, H', W', 3] in the
+    model's range (float32), and alpha float32 [] as [1]."""
+    style = images.to_value_range(images.to_float(tf.convert_to_tensor(style_uint8, tf.uint8)), value_range)
+    return style, tf.reshape(tf.cast(alpha, tf.float32), [1])
+
+
 def translate_uint8(model: keras.Model, images_uint8, multiple: int, min_size: int,
-                    value_range: str = "signed") -> tf.Tensor:
+                    value_range: str = "signed", conditions=()) -> tf.Tensor:
     """Runs an image model on uint8 images of any size (graph-safe): the function every export runs.
 
     The batch is reflect-padded at the bottom and right to the next multiple of `multiple`, run
@@ -103,6 +124,8 @@ def translate_uint8(model: keras.Model, images_uint8, multiple: int, min_size: i
             (e.g. `tfstyle.cyclegan.models.MIN_SIZE`).
         value_range: the model's pixel range, one of `tfstyle.images.VALUE_RANGES`: "signed" =
             [-1, 1] (a CycleGAN generator, tanh output), "unit" = [0, 1].
+        conditions: further model inputs passed after the padded images, unchanged (an arbitrary-style
+            model's style image and alpha, `style_conditions`).
 
     Returns:
         uint8 [B, H, W, 3] in [0, 255].
@@ -110,16 +133,16 @@ def translate_uint8(model: keras.Model, images_uint8, multiple: int, min_size: i
     images.check_value_range(value_range)
     images_uint8 = tf.convert_to_tensor(images_uint8, tf.uint8)
     if images_uint8.shape[0]:  # a fixed batch of >= 1 (the LiteRT function's 1) needs no branch
-        return _translate_nonempty(model, images_uint8, multiple, min_size, value_range)
+        return _translate_nonempty(model, images_uint8, multiple, min_size, value_range, conditions)
     # MirrorPad rejects a dimension of size 0, even unpadded: an empty batch (a replica's share of a
     # partial batch under MirroredStrategy) is returned as is.
     return tf.cond(tf.shape(images_uint8)[0] > 0,
-                   lambda: _translate_nonempty(model, images_uint8, multiple, min_size, value_range),
+                   lambda: _translate_nonempty(model, images_uint8, multiple, min_size, value_range, conditions),
                    lambda: images_uint8)
 
 
 def _translate_nonempty(model: keras.Model, images_uint8: tf.Tensor, multiple: int, min_size: int,
-                        value_range: str) -> tf.Tensor:
+                        value_range: str, conditions=()) -> tf.Tensor:
     """`translate_uint8` on a batch of at least one image: no branch, so tf2onnx can freeze the weights."""
     shape = tf.shape(images_uint8)
     height, width = shape[1], shape[2]
@@ -139,7 +162,7 @@ def _translate_nonempty(model: keras.Model, images_uint8: tf.Tensor, multiple: i
     # MirrorPad with run-time paddings loses even its channel count in the LiteRT converter's shape
     # inference (its Conv2D then needs a TF op); a reshape to [B, H', W', 3] restores it.
     padded = tf.reshape(padded, tf.stack([shape[0], height + pad_height, width + pad_width, 3]))
-    translated = model(padded, training=False)  # [B, H', W', 3] in the model's range
+    translated = model([padded, *conditions] if conditions else padded, training=False)  # [B, H', W', 3]
     translated = translated[:, :height, :width, :]
     return images.to_uint8(images.from_value_range(translated, value_range))
 
@@ -160,25 +183,53 @@ class _ServingModule(tf.Module):
         super().__init__(name="serving")
         self.model_variables = [_tf_variable(variable) for variable in model.weights]
         # A partial is not trackable, so the Keras model (and its variable copies) stays out of the export.
-        self._translate = functools.partial(translate_uint8, model, multiple=multiple, min_size=min_size,
-                                            value_range=value_range)
+        translate = functools.partial(translate_uint8, model, multiple=multiple, min_size=min_size,
+                                      value_range=value_range)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=IMAGES_KEY)])
-    def serve_images(self, images_uint8):
-        """uint8 [B, H, W, 3] -> {"images": uint8 [B, H, W, 3]}."""
-        return {IMAGES_KEY: self._translate(images_uint8)}
+        def translate_encoded(image_bytes, conditions):
+            """string [B] encoded images -> string [B] PNG, each image at its own size."""
+            def translate_one(encoded):
+                image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+                return tf.io.encode_png(translate(image[tf.newaxis], conditions=conditions)[0])
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_KEY)])
-    def serve_bytes(self, image_bytes):
-        """string [B] encoded images -> {"png_bytes": string [B] PNG}, each image at its own size."""
+            return tf.map_fn(translate_one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
 
-        def translate_one(encoded):
-            image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
-            translated = self._translate(image[tf.newaxis])
-            return tf.io.encode_png(translated[0])
+        # Only the two functions of this model's kind are attributes: SavedModel traces every tracked one.
+        if not takes_style(model):
+            @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=IMAGES_KEY)])
+            def serve_images(images_uint8):
+                """uint8 [B, H, W, 3] -> {"images": uint8 [B, H, W, 3]}."""
+                return {IMAGES_KEY: translate(images_uint8)}
 
-        png = tf.map_fn(translate_one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
-        return {PNG_BYTES_KEY: png}
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_KEY)])
+            def serve_bytes(image_bytes):
+                """string [B] encoded images -> {"png_bytes": string [B] PNG}."""
+                return {PNG_BYTES_KEY: translate_encoded(image_bytes, ())}
+        else:
+            @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=IMAGES_KEY),
+                                          tf.TensorSpec([1, None, None, 3], tf.uint8, name=STYLE_KEY),
+                                          tf.TensorSpec([], tf.float32, name=ALPHA_KEY)])
+            def serve_images(images_uint8, style_uint8, alpha):
+                """uint8 [B, H, W, 3], the painting uint8 [1, H', W', 3], alpha [] -> {"images": uint8 [B, H, W, 3]}."""
+                return {IMAGES_KEY: translate(images_uint8,
+                                              conditions=style_conditions(style_uint8, alpha, value_range))}
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_KEY),
+                                          tf.TensorSpec([], tf.string, name=STYLE_BYTES_KEY),
+                                          tf.TensorSpec([], tf.float32, name=ALPHA_KEY)])
+            def serve_bytes(image_bytes, style_bytes, alpha):
+                """string [B] encoded photos, one encoded painting, alpha [] -> {"png_bytes": string [B] PNG}."""
+                style = tf.io.decode_image(style_bytes, channels=3, dtype=tf.uint8, expand_animations=False)
+                conditions = style_conditions(style[tf.newaxis], alpha, value_range)
+                return {PNG_BYTES_KEY: translate_encoded(image_bytes, conditions)}
+
+        self.serve_images = serve_images
+        self.serve_bytes = serve_bytes
+
+    def signatures(self) -> dict:
+        """{name: concrete function}: `serving_default` and `translate_bytes`."""
+        return {SERVING_SIGNATURE: self.serve_images.get_concrete_function(),
+                BYTES_SIGNATURE: self.serve_bytes.get_concrete_function()}
 
 
 def _tf_variable(variable) -> tf.Variable:
@@ -318,11 +369,7 @@ def export_model(
     with files.staged_dir(target) as temp_dir:
         if format == "savedmodel":
             module = _ServingModule(model, **size_rule)
-            signatures = {
-                SERVING_SIGNATURE: module.serve_images.get_concrete_function(),
-                BYTES_SIGNATURE: module.serve_bytes.get_concrete_function(),
-            }
-            tf.saved_model.save(module, temp_dir, signatures=signatures)
+            tf.saved_model.save(module, temp_dir, signatures=module.signatures())
         else:
             data = litert_bytes(model, float16=float16, **size_rule) if format == "litert" else onnx_bytes(
                 model, **size_rule)
@@ -361,10 +408,12 @@ def litert_bytes(model: keras.Model, *, multiple: int, min_size: int, value_rang
     """
     module = tf.Module(name="litert")
     module.model_variables = [_tf_variable(variable) for variable in model.weights]
+    specs = _input_specs(model, batch=1)
 
-    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name=IMAGES_KEY)])
-    def translate_one(images_uint8):
-        return {IMAGES_KEY: translate_uint8(model, images_uint8, multiple, min_size, value_range)}
+    @tf.function(input_signature=specs)
+    def translate_one(images_uint8, *style_inputs):
+        conditions = style_conditions(*style_inputs, value_range) if style_inputs else ()
+        return {IMAGES_KEY: translate_uint8(model, images_uint8, multiple, min_size, value_range, conditions)}
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([translate_one.get_concrete_function()], module)
     if float16:
@@ -387,14 +436,27 @@ def onnx_bytes(model: keras.Model, *, multiple: int, min_size: int, value_range:
     import tf2onnx
 
     images.check_value_range(value_range)
-    spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name=IMAGES_KEY)
+    specs = _input_specs(model, batch=None)
 
-    @tf.function(input_signature=[spec])
-    def translate(images_uint8):
-        return {ONNX_OUTPUT_KEY: _translate_nonempty(model, images_uint8, multiple, min_size, value_range)}
+    @tf.function(input_signature=specs)
+    def translate(images_uint8, *style_inputs):
+        conditions = style_conditions(*style_inputs, value_range) if style_inputs else ()
+        return {ONNX_OUTPUT_KEY: _translate_nonempty(model, images_uint8, multiple, min_size, value_range,
+                                                     conditions)}
 
-    model_proto, _ = tf2onnx.convert.from_function(translate, input_signature=[spec], opset=ONNX_OPSET)
+    model_proto, _ = tf2onnx.convert.from_function(translate, input_signature=specs, opset=ONNX_OPSET)
     return model_proto.SerializeToString()
+
+def _input_specs(model: keras.Model, batch: int | None) -> list[tf.TensorSpec]:
+    """The exported inputs: `images` uint8 [batch, H, W, 3], plus `style` uint8 [1, H', W', 3] and `alpha`
+    float32 [] for an arbitrary-style model."""
+    specs = [tf.TensorSpec([batch, None, None, 3], tf.uint8, name=IMAGES_KEY)]
+    if takes_style(model):
+        specs += [tf.TensorSpec([1, None, None, 3], tf.uint8, name=STYLE_KEY),
+                  tf.TensorSpec([], tf.float32, name=ALPHA_KEY)]
+    return specs
+
+
 def _folder_size(path: str) -> int:
     return sum(
         os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names

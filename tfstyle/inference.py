@@ -41,19 +41,20 @@ class Translator:
         strategy: where to run (default: the current strategy); a global batch is split over its replicas.
         value_range: the network's pixel range, "signed" [-1, 1] (CycleGAN) or "unit" [0, 1] (the style
             networks), as `tfstyle.export.translate_uint8` takes it.
+        multiple: the network's size rule: images are padded to a multiple of it (`geometry.SIZE_MULTIPLE`,
+            or 8 for the AdaIN network, `tfstyle.fast.models.ARBITRARY_SIZE_MULTIPLE`).
 
-    Images are padded to the generator's `geometry.SIZE_MULTIPLE` and must be at least its
-    `geometry.MIN_SIZE` on each side (`geometry.check_size`).
+    Images must be at least `geometry.MIN_SIZE` on each side (`geometry.check_size`).
     """
 
     def __init__(self, generator: keras.Model, strategy: tf.distribute.Strategy | None = None,
-                 value_range: str = "signed"):
+                 value_range: str = "signed", multiple: int = geometry.SIZE_MULTIPLE):
         images.check_value_range(value_range)
         self.generator = generator
         self.strategy = strategy or tf.distribute.get_strategy()
 
         def replica_step(batch):
-            return export.translate_uint8(generator, batch, geometry.SIZE_MULTIPLE, geometry.MIN_SIZE, value_range)
+            return export.translate_uint8(generator, batch, multiple, geometry.MIN_SIZE, value_range)
 
         @tf.function(reduce_retracing=True)
         def distributed_step(batch):
@@ -185,9 +186,13 @@ def _writable_name(name: str) -> str:
 
 
 def translate_paths(
-    translator: Translator, inputs: list[str], outputs: list[str], batch_size: int, progress=None
+    translator: Translator, inputs: list[str], outputs: list[str], batch_size: int, progress=None,
+    finish: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> None:
     """Reads, translates and writes `inputs` to `outputs` in chunks (all-or-nothing per call).
+
+    `finish(output, input)`, both uint8 [H, W, 3], post-processes each result before it is written
+    (e.g. `tfstyle.fast.inference.preserve_colors`).
 
     Every output is staged by `files.StagedFiles` (a hidden folder beside it) and moved into place
     only after all images succeeded; on any error nothing is moved and the staging is removed.
@@ -209,5 +214,5 @@ def translate_paths(
                 done_before[0] = state.done
 
             translated = translator(arrays, batch_size=batch_size, callback=report)
-            for path, image in zip(chunk_outputs, translated, strict=True):
-                images.save_image(staged.path(path), image)
+            for path, image, source in zip(chunk_outputs, translated, arrays, strict=True):
+                images.save_image(staged.path(path), finish(image, source) if finish else image)
