@@ -162,17 +162,17 @@ RUNNERS = {
         from ai_edge_litert.interpreter import Interpreter
         runner = Interpreter(model_path=path).get_signature_runner()  # resizes by itself
         def run(image):
-            return runner(images=image[None])["images"][0]
+            return runner(images=image[None], **extra)["images"][0]
     """,
     "onnxruntime": """
         import onnxruntime
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        assert [i.name for i in session.get_inputs()] == ["images"], session.get_inputs()
+        assert [i.name for i in session.get_inputs()] == ["images", *extra], session.get_inputs()
         def run(image):
-            return session.run(["translated"], {"images": image[None]})[0][0]
+            return session.run(["translated"], {"images": image[None], **extra})[0][0]
         # B is dynamic too: two images of one size in one call
         pair = np.stack([photos[0], photos[0][::-1]])
-        both = session.run(["translated"], {"images": pair})[0]
+        both = session.run(["translated"], {"images": pair, **extra})[0]
         np.save(f"{work}/pair.npy", both)
     """,
 }
@@ -180,8 +180,10 @@ RUNTIME_PACKAGES = {"tf.lite": "tensorflow", "ai_edge_litert": "ai_edge_litert",
                     "tensorflow": "tensorflow"}
 
 
-def run_in_runtime(runtime: str, path: str, photos: list[np.ndarray], work) -> tuple[list[np.ndarray], str]:
-    """Runs the exported `path` on `photos` in a fresh process with only `runtime` (and numpy) imported.
+def run_in_runtime(runtime: str, path: str, photos: list[np.ndarray], work, style: np.ndarray | None = None,
+                   alpha: float = 1.0) -> tuple[list[np.ndarray], str]:
+    """Runs the exported `path` on `photos` in a fresh process with only `runtime` (and numpy) imported;
+    an arbitrary-style export also gets `style` (uint8 [H', W', 3]) and `alpha` (ai_edge_litert, onnxruntime).
 
     Returns the outputs and the process's last stdout line: the top-level packages it imported among
     tensorflow / tfstyle (so a test can check that a LiteRT or ONNX client needs no TensorFlow).
@@ -189,6 +191,10 @@ def run_in_runtime(runtime: str, path: str, photos: list[np.ndarray], work) -> t
     np.savez(os.path.join(work, "photos.npz"), *photos)
     script = "import sys\nimport numpy as np\npath, work = sys.argv[1:]\n" \
              "with np.load(f'{work}/photos.npz') as stored:\n    photos = [stored[k] for k in stored.files]\n"
+    script += "extra = {}\n"
+    if style is not None:
+        np.save(os.path.join(work, "style.npy"), style)
+        script += f"extra = {{'style': np.load(f'{{work}}/style.npy')[None], 'alpha': np.array({alpha}, np.float32)}}\n"
     script += textwrap.dedent(RUNNERS[runtime])
     script += textwrap.dedent("""
         np.savez(f"{work}/out.npz", *[run(photo) for photo in photos])

@@ -8,8 +8,9 @@ writes `<export_dir>/<N>/` (savedmodel, the default), `.../<N>/model.tflite` (li
 (onnx) and prints that path; N defaults to one more than the largest existing version, and an existing
 version is never overwritten. Everything comes from the code the CycleGAN export uses (`tfstyle.export`):
 `serving_default` uint8 [B, H, W, 3] in -> uint8 out of any size and `translate_bytes` (PNG/JPEG in, PNG
-out) for the SavedModel; uint8 `images` in and out, any H and W, for LiteRT and ONNX. litert and onnx need
-`pip install "tfstyle[export]"`; without it the command fails at once with one `error:` line.
+out) for the SavedModel; uint8 `images` in and out, any H and W, for LiteRT and ONNX. An arbitrary-style
+model is exported with two more inputs, the painting (`style`, uint8 [1, H', W', 3]) and `alpha` (float32 []).
+litert and onnx need `pip install "tfstyle[export]"`; without it the command fails at once with one `error:` line.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def main(argv: list[str]) -> None:
     from tfstyle import geometry
     from tfstyle.fast import inference, models
 
-    transformer, _ = inference.load_transformer(args.model_dir or None)
-    print(export_lib.export_model(transformer, args.export_dir, args.format, args.version,
-                                  multiple=geometry.SIZE_MULTIPLE, min_size=geometry.MIN_SIZE,
+    model = inference.load_model(args.model_dir or None)
+    print(export_lib.export_model(model.network, args.export_dir, args.format, args.version,
+                                  multiple=model.multiple, min_size=geometry.MIN_SIZE,
                                   value_range=models.VALUE_RANGE, float16=args.float16))
 
 

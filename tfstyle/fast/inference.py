@@ -1,9 +1,12 @@
-"""Load a trained per-style network (from its run folder, or the bundled one) and stylise images of any size.
+"""Load a trained feed-forward network (from its run folder, or a bundled one) and stylise images of any size.
 
-`load_transformer(model_dir)` rebuilds the network from `<model_dir>/config.json` (task "fast_style") and
-restores it from the newest readable checkpoint (`tfstyle.training.rundir.RunDir`). `load_transformer()`
-with no folder loads the bundled model (`BUNDLED_MODEL`: a network of the bundled Starry Night, trained by
-`python -m tfstyle.fast.train`, its weights stored in float16; its MODEL_CARD.md says how).
+`load_model(model_dir)` rebuilds the network from `<model_dir>/config.json` (task "fast_style") and
+restores it from the newest readable checkpoint (`tfstyle.training.rundir.RunDir`), or from the float16
+`weights.npz` of a bundled model. `load_model()` with no folder loads `BUNDLED_MODEL` (a network of the
+bundled Starry Night, trained by `python -m tfstyle.fast.train`; its MODEL_CARD.md says how). The
+`FastModel` it returns gives a photo -> stylised photo network, `FastModel.stylizer(styles, blend, alpha)`:
+the per-style transformer itself, or the AdaIN network with the style statistics of the given paintings (a
+blend: their weighted sum, Huang & Belongie 2017 section 7.2) and the strength alpha held inside it.
 
 Images of any size are stylised by `tfstyle.inference.Translator` (the same padding, batching over replicas and
 uint8 handling as `translate` and the exports, `tfstyle.export.translate_uint8`), told that the network
@@ -12,13 +15,16 @@ works in [0, 1] (`models.VALUE_RANGE`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfstyle import geometry, losses
 from tfstyle.fast import models
 from tfstyle.fast.config import TASK, FastTrainConfig
 from tfstyle.training import rundir
@@ -28,19 +34,102 @@ logger = logging.getLogger(__name__)
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
 BUNDLED_MODEL = os.path.join(ASSETS, "models", "starry_night")  # config.json, weights.npz, MODEL_CARD.md
 WEIGHTS_FILE = "weights.npz"  # a bundled model's weights: float16 arrays "0", "1", ... in `model.weights` order
+STYLE_SIZE = 512  # long side, px, paintings are resized to before an arbitrary network reads their statistics
+PRESERVE_COLORS = ("none", "luminance", "histogram")
 
 
-def load_transformer(model_dir: str | os.PathLike | None = None,
-                     strategy: tf.distribute.Strategy | None = None) -> tuple[keras.Model, FastTrainConfig]:
-    """Rebuilds a trained transformer: float32 [B, H, W, 3] in [0, 1] -> [0, 1] (H, W multiples of 4).
+@dataclasses.dataclass
+class FastModel:
+    """A loaded feed-forward network and its training config.
+
+    `network` is the per-style transformer (photo -> stylised, [0, 1] -> [0, 1]) or, for an arbitrary-style
+    model, `models.build_arbitrary`'s [photo, painting, alpha] -> stylised; `encoder` and `decoder` are set
+    for the latter only.
+    """
+
+    config: FastTrainConfig
+    folder: str
+    network: keras.Model
+    encoder: keras.Model | None = None
+    decoder: keras.Model | None = None
+    _fixed: keras.Model | None = None
+
+    @property
+    def arbitrary(self) -> bool:
+        return bool(self.config.arbitrary)
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(os.path.normpath(self.folder))
+
+    @property
+    def multiple(self) -> int:
+        """The network's size rule: H and W are padded to a multiple of this."""
+        return models.ARBITRARY_SIZE_MULTIPLE if self.arbitrary else geometry.SIZE_MULTIPLE
+
+    def style_statistics(self, styles: Sequence, blend: Sequence[float] | None = None,
+                         style_size: int | None = STYLE_SIZE) -> tuple[tf.Tensor, tf.Tensor]:
+        """Blended relu4_1 statistics of `styles` (RGB images: uint8 [H, W, 3], or float in [0, 1]), each
+        resized to a long side of `style_size` px first (None: as given): (mean, std), float32 [1, 512] each,
+        sum_k w_k mu_k and sum_k w_k sigma_k with the `blend` weights normalised to sum 1 (default equal)."""
+        from tfstyle import images, loss_targets, options
+
+        if not self.arbitrary:
+            raise ValueError("a per-style network has its style built in; styles are for arbitrary-style models")
+        if not styles:
+            raise ValueError(f"{self.name} is an arbitrary-style network: give it at least one --style image")
+        options.check_blend(blend, len(styles))
+        weights = loss_targets.normalised(blend if blend is not None else [1.0] * len(styles), len(styles))
+        mean = std = 0.0
+        for style, weight in zip(styles, weights, strict=True):
+            image = images.as_image(style, "style")
+            if style_size:
+                image = images.resize_long_side(image, style_size)
+            encoded = self.encoder(tf.convert_to_tensor(image)[tf.newaxis], training=False)[models.ENCODER_LAYER]
+            mean = mean + weight * losses.feature_mean(encoded)
+            std = std + weight * losses.feature_std(encoded)
+        return mean, std
+
+    def stylizer(self, styles: Sequence = (), blend: Sequence[float] | None = None, alpha: float = 1.0,
+                 style_size: int | None = STYLE_SIZE) -> keras.Model:
+        """photo float32 [B, H, W, 3] in [0, 1] (H, W multiples of `multiple`) -> stylised, float32 in [0, 1].
+
+        Per-style models: the transformer; `styles` must be empty and `alpha` 1. Arbitrary models: one
+        network (built once, traced once) whose AdaIN layer is set to the blend of `styles` and to `alpha`.
+
+        Raises:
+            ValueError: styles for a per-style model or none for an arbitrary one, alpha outside [0, 1], or a
+                blend whose count does not match the styles.
+        """
+        check_alpha(alpha)
+        if not self.arbitrary:
+            if styles:
+                raise ValueError(f"{self.name} is a per-style network (its style is built in): it takes no "
+                                 "--style; train one with --arbitrary for styles chosen at run time")
+            if alpha != 1.0:
+                raise ValueError(f"{self.name} is a per-style network: --alpha needs an arbitrary-style model")
+            return self.network
+        mean, std = self.style_statistics(styles, blend, style_size)
+        if self._fixed is None:
+            self._fixed = models.build_fixed_style(self.encoder, self.decoder)
+        self._fixed.get_layer("adain").set_style(mean, std, alpha)
+        return self._fixed
+
+
+def check_alpha(alpha: float) -> None:
+    """Raises ValueError unless 0 <= alpha <= 1."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"--alpha must be in [0, 1] (0: the photo back, 1: full style), got {alpha}")
+
+
+def load_model(model_dir: str | os.PathLike | None = None,
+               strategy: tf.distribute.Strategy | None = None) -> FastModel:
+    """Rebuilds a trained per-style or arbitrary-style network.
 
     Args:
         model_dir: a training run folder (config.json of a fast_style run, checkpoints/), a bundled-model
             folder (config.json + weights.npz), or None for `BUNDLED_MODEL`.
         strategy: the variables are created in its scope (default: the current strategy).
-
-    Returns:
-        (transformer, its training config).
 
     Raises:
         FileNotFoundError: no such folder, no config.json, or no checkpoint.
@@ -55,14 +144,48 @@ def load_transformer(model_dir: str | os.PathLike | None = None,
         run_dir.check_has_checkpoint(f"train first with python -m tfstyle.fast.train --model_dir {folder} ...")
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
-        transformer = models.build_transformer(config.filters, config.residual_blocks, name="transformer")
+        if config.arbitrary:
+            from tfstyle.fast import task
+
+            encoder = task.build_encoder(config)
+            trained = models.build_decoder(config.decoder_width, name=task.DECODER_KEY)
+            key = task.DECODER_KEY
+        else:
+            encoder = None
+            trained = models.build_transformer(config.filters, config.residual_blocks, name="transformer")
+            key = "transformer"
         if bundled:
-            load_weights(transformer, os.path.join(folder, WEIGHTS_FILE))
+            load_weights(trained, os.path.join(folder, WEIGHTS_FILE))
             logger.info("loaded the model in %s", folder)
         else:
-            path = run_dir.restore_required(tf.train.Checkpoint(transformer=transformer), partial=True)
-            logger.info("restored the transformer from %s", path)
-    return transformer, config
+            path = run_dir.restore_required(tf.train.Checkpoint(**{key: trained}), partial=True)
+            logger.info("restored the %s from %s", key, path)
+        if config.arbitrary:
+            return FastModel(config, folder, models.build_arbitrary(encoder, trained), encoder, trained)
+    return FastModel(config, folder, trained)
+
+
+def load_transformer(model_dir: str | os.PathLike | None = None,
+                     strategy: tf.distribute.Strategy | None = None) -> tuple[keras.Model, FastTrainConfig]:
+    """Rebuilds a trained per-style transformer: float32 [B, H, W, 3] in [0, 1] -> [0, 1] (H, W multiples of 4).
+
+    Args:
+        model_dir: a training run folder (config.json of a fast_style run, checkpoints/), a bundled-model
+            folder (config.json + weights.npz), or None for `BUNDLED_MODEL`.
+        strategy: the variables are created in its scope (default: the current strategy).
+
+    Returns:
+        (transformer, its training config).
+
+    Raises:
+        FileNotFoundError: no such folder, no config.json, or no checkpoint.
+        ValueError: a run folder of another trainer (a CycleGAN run, say) or of an arbitrary-style network,
+            or weights that do not fit.
+    """
+    model = load_model(model_dir, strategy)
+    if model.arbitrary:
+        raise ValueError(f"{model.folder} holds an arbitrary-style model; load it with load_model")
+    return model.network, model.config
 
 
 def save_weights(model: keras.Model, path: str | os.PathLike) -> str:
@@ -93,3 +216,29 @@ def stylize_images(transformer: keras.Model, images_uint8, batch_size: int = 1,
 
     return inference.translate_images(transformer, images_uint8, batch_size=batch_size, strategy=strategy,
                                       value_range=models.VALUE_RANGE)
+
+
+def preserve_colors(stylised_uint8: np.ndarray, photo_uint8: np.ndarray, mode: str) -> np.ndarray:
+    """Gives a network's output the photo's colours (`tfstyle.colour`, the optimisation path's two modes),
+    applied to the output because a feed-forward network runs in one pass:
+
+    * "luminance": the output's YIQ luma with the photo's chroma (`colour.recombine_luminance`);
+    * "histogram": the output's RGB mean and covariance matched to the photo's (`colour.match_color`);
+    * "none": the output unchanged.
+
+    Args:
+        stylised_uint8, photo_uint8: uint8 [H, W, 3], the same size.
+
+    Returns:
+        uint8 [H, W, 3].
+    """
+    from tfstyle import colour, images
+
+    if mode not in PRESERVE_COLORS:
+        raise ValueError(f"--preserve_colors must be one of {', '.join(PRESERVE_COLORS)}, got {mode!r}")
+    if mode == "none":
+        return stylised_uint8
+    stylised, photo = images.to_float(stylised_uint8), images.to_float(photo_uint8)
+    kept = colour.recombine_luminance(stylised, photo) if mode == "luminance" else colour.match_color(stylised, photo)
+    return np.asarray(images.to_uint8(kept))
+

@@ -1,8 +1,14 @@
-"""Stylise images with a trained per-style network, at their full size, in one pass each.
+"""Stylise images with a trained feed-forward network, at their full size, in one pass each.
 
     python -m tfstyle.fast.stylize                                   # the bundled sample, bundled model
     python -m tfstyle.fast.stylize --model_dir runs/starry --input photo.jpg --output out.png
     python -m tfstyle.fast.stylize --model_dir runs/starry --input photos/ --output stylised/
+    python -m tfstyle.fast.stylize --model_dir runs/adain --input photo.jpg --style wave.jpg,starry.jpg \
+        --style_blend 0.7,0.3 --alpha 0.8 --output out.png             # an arbitrary-style (AdaIN) model
+
+An arbitrary-style model takes one or more `--style` paintings (read at a `--style_size` px long side; their
+blend is the weighted sum of their feature statistics) and `--alpha` (0: the photo back, 1: full style);
+a per-style model refuses both. `--preserve_colors luminance|histogram` gives the result the photo's colours.
 
 With no `--model_dir` the bundled Starry Night network is used (`tfstyle.fast.inference.BUNDLED_MODEL`);
 with no `--input` the bundled astronaut photo, written to `astronaut_<model>.png` unless `--output` says
@@ -32,6 +38,33 @@ class StylizeArgs:
     input: str = options.option("", "image file or folder of images (default: the bundled astronaut photo)")
     output: str = options.option("", "output file, or folder for a folder input (default: <input>_<model>.png)")
     batch_size: int = options.option(4, "images of equal size per step (the global batch, split over GPUs)")
+    style: tuple[str, ...] = options.option((), "arbitrary-style models: comma-separated painting(s)")
+    style_blend: tuple[float, ...] = options.option((), "weights of the --style paintings (default equal)")
+    style_size: int = options.option(512, "arbitrary-style models: long side, px, paintings are read at "
+                                          "(larger: larger brush strokes)")
+    alpha: float = options.option(1.0, "arbitrary-style models: strength in [0, 1] (0: the photo back)")
+    preserve_colors: str = options.option("none", "keep the photo's colours: luminance (the result's luma, the "
+                                          "photo's chroma) or histogram (colour statistics matched)",
+                                          ["none", "luminance", "histogram"])
+
+
+    def check(self) -> None:
+        """What can be checked before TensorFlow loads: numbers, blend count, the style files and model folder."""
+        from tfstyle import images
+
+        if self.batch_size < 1:
+            raise ValueError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"--alpha must be in [0, 1] (0: the photo back, 1: full style), got {self.alpha}")
+        if self.style_size < 8:
+            raise ValueError(f"--style_size must be >= 8 px, got {self.style_size}")
+        if self.style_blend and not self.style:
+            raise ValueError("--style_blend weighs --style paintings: give --style too")
+        options.check_blend(self.style_blend, len(self.style))
+        for path in self.style:
+            images.check_file(path)
+        if self.model_dir and not os.path.isdir(self.model_dir):
+            raise FileNotFoundError(f"--model_dir does not exist: {self.model_dir}")
 
 
 cli.define_flags(StylizeArgs)
@@ -50,26 +83,30 @@ def main(argv: list[str]) -> None:
         raise cli.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     cli.setup_logging()
     args = cli.config_from_flags(StylizeArgs)
-    if args.batch_size < 1:
-        raise ValueError(f"--batch_size must be >= 1, got {args.batch_size}")
-    if args.model_dir and not os.path.isdir(args.model_dir):
-        raise FileNotFoundError(f"--model_dir does not exist: {args.model_dir}")
+    args.check()
     input_path = args.input or DEFAULT_INPUT
     output_path = args.output or (default_output(input_path, args.model_dir) if not os.path.isdir(input_path) else "")
+    from tfstyle import images
     from tfstyle import inference as image_inference  # shared with CycleGAN's translate
 
     inputs, outputs, folder_mode = image_inference.plan_outputs(input_path, output_path)
+    styles = [images.read_image_uint8(path) for path in args.style]  # unreadable: one error line, nothing written
     from tfstyle.fast import inference, models
 
     strategy = distribute.make_strategy("auto")  # every local GPU
-    transformer, _ = inference.load_transformer(args.model_dir or None, strategy=strategy)
-    translator = image_inference.Translator(transformer, strategy, models.VALUE_RANGE)
+    model = inference.load_model(args.model_dir or None, strategy=strategy)
+    with strategy.scope():
+        network = model.stylizer(styles, args.style_blend or None, args.alpha, args.style_size)
+    translator = image_inference.Translator(network, strategy, models.VALUE_RANGE, multiple=model.multiple)
+    finish = None
+    if args.preserve_colors != "none":
+        finish = lambda stylised, photo: inference.preserve_colors(stylised, photo, args.preserve_colors)  # noqa: E731
     created = folder_mode and not os.path.isdir(output_path)
     if created:
         os.makedirs(output_path)
     try:
         with cli.Progress(len(inputs), "stylize", unit="img") as progress:
-            image_inference.translate_paths(translator, inputs, outputs, args.batch_size, progress)
+            image_inference.translate_paths(translator, inputs, outputs, args.batch_size, progress, finish)
     except BaseException:
         if created and not os.listdir(output_path):
             os.rmdir(output_path)
