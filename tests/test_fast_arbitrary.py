@@ -213,15 +213,15 @@ def test_refusals_name_the_problem(adain_model):
 def test_preserve_colors_keeps_the_photos_chroma_or_colour_statistics(rng):
     photo = images.read_image_uint8(helpers.ASSETS / "astronaut.jpg")[:48, :64]
     stylised = images.read_image_uint8(helpers.ASSETS / "vangogh_starry_night.jpg")[:48, :64]
-    luminance = inference.preserve_colors(stylised, photo, "luminance")
+    luminance = inference.preserve_colors_of(stylised, photo, "luminance")
     yiq = lambda image: images.rgb_to_yiq(images.to_float(image)).numpy()  # noqa: E731
     assert np.abs(yiq(luminance)[..., 1:] - yiq(photo)[..., 1:]).mean() < 0.02  # the photo's chroma
     assert np.abs(yiq(luminance)[..., 0] - yiq(stylised)[..., 0]).mean() < 0.02  # the result's luma
-    histogram = inference.preserve_colors(stylised, photo, "histogram").reshape(-1, 3) / 255.0
+    histogram = inference.preserve_colors_of(stylised, photo, "histogram").reshape(-1, 3) / 255.0
     np.testing.assert_allclose(histogram.mean(0), (photo.reshape(-1, 3) / 255.0).mean(0), atol=0.03)
-    np.testing.assert_array_equal(inference.preserve_colors(stylised, photo, "none"), stylised)
+    np.testing.assert_array_equal(inference.preserve_colors_of(stylised, photo, "none"), stylised)
     with pytest.raises(ValueError, match="--preserve_colors must be one of"):
-        inference.preserve_colors(stylised, photo, "sepia")
+        inference.preserve_colors_of(stylised, photo, "sepia")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,3 +307,17 @@ def test_export_cli_arbitrary_files_run_in_their_own_runtimes(tmp_path, adain_ru
     expected = [_run(network, photo) for photo in photos]
     assert helpers.level_differences(outputs, expected).max() <= helpers.MAX_LEVELS
     assert os.path.getsize(path) > 0
+
+
+def test_the_library_stylize_reuses_one_network_across_styles_and_alphas(adain_model):
+    photos = helpers.random_images([(21, 30), (16, 16)], seed=2)
+    first, second = _paintings()
+    before = adain_model.stylize(photos, [first], alpha=0.5, preserve_colors="luminance")
+    translators = dict(adain_model._translators)
+    other = adain_model.stylize(photos, [second], alpha=0.5, preserve_colors="luminance")
+    again = adain_model.stylize(photos, [first], alpha=0.5, preserve_colors="luminance")
+    assert adain_model._translators == translators  # a new style or alpha is a weight update, not a new network
+    assert [image.shape for image in before] == [photo.shape for photo in photos]
+    assert np.abs(before[0].astype(int) - other[0].astype(int)).max() > 0
+    for left, right in zip(before, again, strict=True):
+        np.testing.assert_array_equal(left, right)

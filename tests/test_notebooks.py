@@ -125,7 +125,7 @@ def vgg_weights() -> str:
 
 
 def test_notebooks_exist():
-    assert [path.name for path in notebook_paths()] == ["cyclegan.ipynb", "style_transfer.ipynb"]
+    assert [path.name for path in notebook_paths()] == ["cyclegan.ipynb", "fast_style.ipynb", "style_transfer.ipynb"]
 
 
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda path: path.name)
@@ -177,6 +177,27 @@ def cyclegan_parameters(data_dir: pathlib.Path) -> dict:
                 TRANSLATE_SIZE=48, EVAL_IMAGE_SIZE=32, WEIGHTS=vgg_weights(), WORK_DIR="outputs")
 
 
+def fast_parameters(data_dir: pathlib.Path) -> dict:
+    return dict(STYLIZE_SIZE=64, TRAIN_STEPS=2, TRAIN_SIZE=32, TRAIN_BATCH=2, FILTERS=8, RESIDUAL_BLOCKS=1,
+                ADAIN_STEPS=2, ADAIN_SIZE=32, DECODER_WIDTH=4, ALPHAS=(0.0, 0.5, 1.0), WEIGHTS=vgg_weights(),
+                DATA_DIR=str(data_dir), OUTPUT_DIR="outputs")
+
+
+def check_fast_outputs(notebook, workdir: pathlib.Path) -> None:
+    text, figures = outputs_of(notebook)
+    assert figures >= 5  # inputs, bundled, per-style, alpha dial, blend and colours
+    outputs = workdir / "outputs"
+    for name in ("bundled_starry_night.png", "per_style.png", "alpha_0.png", "alpha_0.5.png", "alpha_1.png",
+                 "blend.png"):
+        assert max(images.read_image_uint8(outputs / name).shape[:2]) == 64, name  # STYLIZE_SIZE
+    assert "2 steps in" in text
+    assert (outputs / "saved_models" / "starry_night" / "1" / "saved_model.pb").is_file()
+    assert (outputs / "saved_models" / "adain" / "1" / "saved_model.pb").is_file()
+    differences = [int(line.split("largest difference")[1].split()[-2]) for line in text.splitlines()
+                   if "largest difference" in line]
+    assert len(differences) >= 2 and max(differences) <= 1, text
+
+
 def check_style_outputs(notebook, workdir: pathlib.Path) -> None:
     text, figures = outputs_of(notebook)
     assert figures >= 6  # inputs, sample, blends, colours, high resolution, batch
@@ -225,6 +246,11 @@ def test_style_transfer_notebook_runs(tmp_path, data_dirs):
     check_style_outputs(notebook, tmp_path / "work")
 
 
+def test_fast_style_notebook_runs(tmp_path, data_dirs):
+    notebook = execute("fast_style.ipynb", fast_parameters(data_dirs["style"]), tmp_path / "work", tmp_path / "kernels")
+    check_fast_outputs(notebook, tmp_path / "work")
+
+
 def test_cyclegan_notebook_runs(tmp_path, data_dirs):
     notebook = execute("cyclegan.ipynb", cyclegan_parameters(data_dirs["cyclegan"]), tmp_path / "work",
                        tmp_path / "kernels")
@@ -232,7 +258,7 @@ def test_cyclegan_notebook_runs(tmp_path, data_dirs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["style_transfer.ipynb", "cyclegan.ipynb"])
+@pytest.mark.parametrize("name", ["style_transfer.ipynb", "cyclegan.ipynb", "fast_style.ipynb"])
 def test_notebooks_run_without_project_data(tmp_path, name):
     """The Colab path: no ../shared, so each notebook builds its inputs from the bundled images."""
     missing = tmp_path / "no_data_here"
@@ -240,6 +266,10 @@ def test_notebooks_run_without_project_data(tmp_path, name):
         notebook = execute(name, style_parameters(missing), tmp_path / "work", tmp_path / "kernels")
         check_style_outputs(notebook, tmp_path / "work")
         assert (tmp_path / "work" / "outputs" / "pattern.png").is_file()
+    elif name == "fast_style.ipynb":
+        notebook = execute(name, fast_parameters(missing), tmp_path / "work", tmp_path / "kernels")
+        check_fast_outputs(notebook, tmp_path / "work")
+        assert len(images.list_images(tmp_path / "work" / "outputs" / "paintings")) == 3
     else:
         notebook = execute(name, cyclegan_parameters(missing), tmp_path / "work", tmp_path / "kernels")
         check_cyclegan_outputs(notebook, tmp_path / "work")

@@ -192,7 +192,7 @@ def translate_paths(
     """Reads, translates and writes `inputs` to `outputs` in chunks (all-or-nothing per call).
 
     `finish(output, input)`, both uint8 [H, W, 3], post-processes each result before it is written
-    (e.g. `tfstyle.fast.inference.preserve_colors`).
+    (e.g. `tfstyle.fast.inference.preserve_colors_of`).
 
     Every output is staged by `files.StagedFiles` (a hidden folder beside it) and moved into place
     only after all images succeeded; on any error nothing is moved and the staging is removed.

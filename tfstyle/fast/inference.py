@@ -53,6 +53,7 @@ class FastModel:
     encoder: keras.Model | None = None
     decoder: keras.Model | None = None
     _fixed: keras.Model | None = None
+    _translators: dict = dataclasses.field(default_factory=dict)
 
     @property
     def arbitrary(self) -> bool:
@@ -114,6 +115,32 @@ class FastModel:
             self._fixed = models.build_fixed_style(self.encoder, self.decoder)
         self._fixed.get_layer("adain").set_style(mean, std, alpha)
         return self._fixed
+
+    def translator(self, network: keras.Model, strategy: tf.distribute.Strategy | None = None):
+        """The `tfstyle.inference.Translator` of `network` (from `stylizer`), built and traced once per network."""
+        from tfstyle import inference as image_inference
+
+        key = (id(network), id(strategy))
+        if key not in self._translators:
+            self._translators[key] = image_inference.Translator(network, strategy, models.VALUE_RANGE,
+                                                                multiple=self.multiple)
+        return self._translators[key]
+
+    def stylize(self, photos: Sequence[np.ndarray], styles: Sequence = (), blend: Sequence[float] | None = None,
+                alpha: float = 1.0, preserve_colors: str = "none", style_size: int | None = STYLE_SIZE,
+                batch_size: int = 1, strategy: tf.distribute.Strategy | None = None) -> list[np.ndarray]:
+        """Stylises uint8 [H_i, W_i, 3] photos of any sizes (>= 8 px a side); returns uint8 images of the same sizes.
+
+        The library form of `python -m tfstyle.fast.stylize`: `styles`, `blend`, `alpha` and `style_size` as
+        `stylizer` takes them, then `preserve_colors` ("none", "luminance", "histogram") on each result.
+        Repeated calls reuse the traced network (an arbitrary model's new style or alpha is a weight update).
+        """
+        if preserve_colors not in PRESERVE_COLORS:
+            raise ValueError(f"--preserve_colors must be one of {', '.join(PRESERVE_COLORS)}, got {preserve_colors!r}")
+        network = self.stylizer(styles, blend, alpha, style_size)
+        outputs = self.translator(network, strategy)(photos, batch_size=batch_size)
+        return [preserve_colors_of(output, np.asarray(photo), preserve_colors)
+                for output, photo in zip(outputs, photos, strict=True)]
 
 
 def check_alpha(alpha: float) -> None:
@@ -218,7 +245,7 @@ def stylize_images(transformer: keras.Model, images_uint8, batch_size: int = 1,
                                       value_range=models.VALUE_RANGE)
 
 
-def preserve_colors(stylised_uint8: np.ndarray, photo_uint8: np.ndarray, mode: str) -> np.ndarray:
+def preserve_colors_of(stylised_uint8: np.ndarray, photo_uint8: np.ndarray, mode: str) -> np.ndarray:
     """Gives a network's output the photo's colours (`tfstyle.colour`, the optimisation path's two modes),
     applied to the output because a feed-forward network runs in one pass:
 

@@ -100,7 +100,7 @@ def main(argv: list[str]) -> None:
     translator = image_inference.Translator(network, strategy, models.VALUE_RANGE, multiple=model.multiple)
     finish = None
     if args.preserve_colors != "none":
-        finish = lambda stylised, photo: inference.preserve_colors(stylised, photo, args.preserve_colors)  # noqa: E731
+        finish = lambda stylised, photo: inference.preserve_colors_of(stylised, photo, args.preserve_colors)  # noqa: E731
     created = folder_mode and not os.path.isdir(output_path)
     if created:
         os.makedirs(output_path)
