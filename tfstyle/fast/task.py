@@ -100,54 +100,34 @@ class _PhotosAndPaintings(_Photos):
                                            epoch=epoch, skip_batches=skip_batches)
 
 
-class FastStyleTask(Task):
-    """A per-style transformer for the training core: one model, one Adam, the perceptual loss.
-
-    Args:
-        config: the run's `FastTrainConfig`.
-    """
+class _OneNetworkTask(Task):
+    """What the two feed-forward tasks share: one network trained by one Adam for `config.steps` steps."""
 
     name = TASK
-
-    def input_pipeline(self) -> _Photos:
-        return _Photos(self.config)
 
     def total_steps(self, steps_per_epoch: int) -> int:
         return self.config.steps
 
-    def build(self, steps_per_epoch: int, rng: tf.random.Generator) -> TaskState:
-        """The transformer (seeded from `config.seed`), Adam, the frozen loss network and the style Grams."""
+    def _adam(self) -> keras.optimizers.Optimizer:
         from tfstyle import distribute
-        from tfstyle.fast import models
 
         c = self.config
-        keras.utils.set_random_seed(c.seed)
-        transformer = models.build_transformer(c.filters, c.residual_blocks, name=MODEL_KEY)
-        optimizer = distribute.loss_scaled(keras.optimizers.Adam(c.learning_rate, name="optimizer"),
-                                           c.mixed_precision)
-        layers = tuple(dict.fromkeys(c.content_layers + c.style_layers))
-        self.extractor = features.build_feature_extractor(layers=layers, weights=c.weights, pooling=c.pooling,
-                                                          cache_dir=c.cache_dir)
-        self.style_grams = style_grams(self.extractor, c)
-        return TaskState(models={MODEL_KEY: transformer}, optimizers={"optimizer": optimizer},
-                         trainable={"optimizer": transformer.trainable_variables})
+        return distribute.loss_scaled(keras.optimizers.Adam(c.learning_rate, name="optimizer"), c.mixed_precision)
 
-    def make_replica_step(self, state: TaskState) -> Callable:
-        """batch float32 [B_replica, S, S, 3] in [-1, 1] -> {LOSS_NAMES..., flag}, each a global-batch mean."""
+    def _descent_step(self, state: TaskState, key: str, terms_of: Callable) -> Callable:
+        """replica_step(batch) -> {LOSS_NAMES..., flag}, each a global-batch mean, for `terms_of(network, batch)
+        -> ({LOSS_NAMES...: float32 batch means}, replica batch size)`, differentiated w.r.t. `state.models[key]`."""
         c = self.config
-        transformer = state.models[MODEL_KEY]
+        network = state.models[key]
         optimizer = state.optimizers["optimizer"]
         variables = state.trainable["optimizer"]
         scaled = c.mixed_precision == "fp16"
-        objective = perceptual_loss(self.extractor, self.style_grams, c)
 
         def replica_step(batch):
-            photos = images.from_signed(batch)  # [0, 1]
             with tf.GradientTape() as tape:
-                stylised = tf.cast(transformer(photos, training=True), tf.float32)
-                terms = objective(stylised, photos)
+                terms, size = terms_of(network, batch)
                 # The loss terms are batch means: times B_replica / B_global, summed over replicas = global mean.
-                share = tf.cast(tf.shape(batch)[0], tf.float32) / float(c.batch_size)
+                share = tf.cast(size, tf.float32) / float(c.batch_size)
                 values = {name: terms[name] * share for name in LOSS_NAMES}
                 loss = optimizer.scale_loss(values["total"]) if scaled else values["total"]
             gradients = tape.gradient(loss, variables)
@@ -157,6 +137,42 @@ class FastStyleTask(Task):
             return values
 
         return replica_step
+
+
+class FastStyleTask(_OneNetworkTask):
+    """A per-style transformer for the training core: one model, one Adam, the perceptual loss.
+
+    Args:
+        config: the run's `FastTrainConfig`.
+    """
+
+    def input_pipeline(self) -> _Photos:
+        return _Photos(self.config)
+
+    def build(self, steps_per_epoch: int, rng: tf.random.Generator) -> TaskState:
+        """The transformer (seeded from `config.seed`), Adam, the frozen loss network and the style Grams."""
+        from tfstyle.fast import models
+
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        transformer = models.build_transformer(c.filters, c.residual_blocks, name=MODEL_KEY)
+        optimizer = self._adam()
+        layers = tuple(dict.fromkeys(c.content_layers + c.style_layers))
+        self.extractor = features.build_feature_extractor(layers=layers, weights=c.weights, pooling=c.pooling,
+                                                          cache_dir=c.cache_dir)
+        self.style_grams = style_grams(self.extractor, c)
+        return TaskState(models={MODEL_KEY: transformer}, optimizers={"optimizer": optimizer},
+                         trainable={"optimizer": transformer.trainable_variables})
+
+    def make_replica_step(self, state: TaskState) -> Callable:
+        """batch float32 [B_replica, S, S, 3] in [-1, 1] -> {LOSS_NAMES..., flag}, each a global-batch mean."""
+        objective = perceptual_loss(self.extractor, self.style_grams, self.config)
+
+        def terms_of(transformer, batch):
+            photos = images.from_signed(batch)  # [0, 1]
+            return objective(tf.cast(transformer(photos, training=True), tf.float32), photos), tf.shape(batch)[0]
+
+        return self._descent_step(state, MODEL_KEY, terms_of)
 
     def make_image_summaries(self, state: TaskState) -> Callable:
         """batch in [-1, 1] -> {IMAGE_GRID: float32 [1, 2S, kS, 3] in [0, 1]}: up to 4 photos over their results."""
@@ -171,31 +187,24 @@ class FastStyleTask(Task):
         return lambda batch: {IMAGE_GRID: grid(images.from_signed(batch[:4]))}
 
 
-class ArbitraryStyleTask(Task):
+class ArbitraryStyleTask(_OneNetworkTask):
     """The AdaIN decoder for the training core: one model, one Adam, Huang & Belongie's loss.
 
     Args:
         config: the run's `FastTrainConfig` with `arbitrary=True`.
     """
 
-    name = TASK
-
     def input_pipeline(self) -> _PhotosAndPaintings:
         return _PhotosAndPaintings(self.config)
 
-    def total_steps(self, steps_per_epoch: int) -> int:
-        return self.config.steps
-
     def build(self, steps_per_epoch: int, rng: tf.random.Generator) -> TaskState:
         """The decoder (seeded from `config.seed`), Adam and the frozen encoder / loss network."""
-        from tfstyle import distribute
         from tfstyle.fast import models
 
         c = self.config
         keras.utils.set_random_seed(c.seed)
         decoder = models.build_decoder(c.decoder_width, name=DECODER_KEY)
-        optimizer = distribute.loss_scaled(keras.optimizers.Adam(c.learning_rate, name="optimizer"),
-                                           c.mixed_precision)
+        optimizer = self._adam()
         self.encoder = build_encoder(c)
         return TaskState(models={DECODER_KEY: decoder}, optimizers={"optimizer": optimizer},
                          trainable={"optimizer": decoder.trainable_variables})
@@ -203,28 +212,15 @@ class ArbitraryStyleTask(Task):
     def make_replica_step(self, state: TaskState) -> Callable:
         """(photos, paintings) float32 [B_replica, S, S, 3] in [-1, 1] -> {LOSS_NAMES..., flag}, global means."""
         c = self.config
-        decoder = state.models[DECODER_KEY]
-        optimizer = state.optimizers["optimizer"]
-        variables = state.trainable["optimizer"]
-        scaled = c.mixed_precision == "fp16"
         objective = adain_loss(self.encoder, c)
 
-        def replica_step(batch):
+        def terms_of(decoder, batch):
             photos, paintings = (images.from_signed(part) for part in batch)
             target, style_features = adain_targets(self.encoder, photos, paintings, c.style_layers)
-            with tf.GradientTape() as tape:
-                stylised = tf.cast(decoder(target, training=True), tf.float32)
-                terms = objective(stylised, target, style_features)
-                share = tf.cast(tf.shape(photos)[0], tf.float32) / float(c.batch_size)
-                values = {name: terms[name] * share for name in LOSS_NAMES}
-                loss = optimizer.scale_loss(values["total"]) if scaled else values["total"]
-            gradients = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            if not scaled:
-                values[NONFINITE_GRADIENTS] = nonfinite_flag(gradients)
-            return values
+            stylised = tf.cast(decoder(target, training=True), tf.float32)
+            return objective(stylised, target, style_features), tf.shape(photos)[0]
 
-        return replica_step
+        return self._descent_step(state, DECODER_KEY, terms_of)
 
     def make_image_summaries(self, state: TaskState) -> Callable:
         """(photos, paintings) -> {IMAGE_GRID: float32 [1, 3S, kS, 3]}: up to 4 photos, paintings and results."""
