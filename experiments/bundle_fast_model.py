@@ -12,6 +12,10 @@ The card's scores: each `--photos` image (photos the network never saw in traini
 the bundled network and by `tfstyle.optimize.stylize` with its defaults, both scored by `tfstyle.evaluate`'s
 fixed protocol (`StyleEvaluator`: VGG19, content block4_conv2, style block1..5_conv1, max pooling), with the
 seconds each took (the network's after one warm-up call; the optimisation's start-up not counted).
+
+An arbitrary-style (AdaIN) run is bundled the same way (its decoder's weights) and scored on every pair of a
+`--photos` image and a `--styles` painting (paintings it never saw either), the painting read at `--size` px
+as the optimisation path reads it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model_dir", required=True, help="the tfstyle.fast.train run")
     parser.add_argument("--output", required=True, help="bundled model folder to write")
     parser.add_argument("--photos", required=True, help="comma-separated held-out photos to score and show")
+    parser.add_argument("--styles", default="", help="arbitrary-style runs: comma-separated held-out paintings")
     parser.add_argument("--size", type=int, default=256, help="long side in px of the scored images")
     parser.add_argument("--train_command", default="", help="the command that trained the run, for the card")
     parser.add_argument("--train_seconds", type=float, default=None, help="its wall time, for the card")
@@ -59,59 +64,67 @@ def main(argv=None) -> int:
     from tfstyle import images
     from tfstyle.evaluate import StyleEvaluator
     from tfstyle.fast import inference
-    from tfstyle.fast import models as fast_models
-    from tfstyle.inference import Translator
     from tfstyle.optimize import OptimizeConfig, stylize
     from tfstyle.training.rundir import RunDir
 
-    transformer, config = inference.load_transformer(args.model_dir)
+    model = inference.load_model(args.model_dir)
+    config = model.config
+    trained = model.decoder if model.arbitrary else model.network
+    if model.arbitrary and not args.styles:
+        parser.error("an arbitrary-style run is scored on held-out paintings: give --styles")
     step = int(os.path.basename(RunDir(args.model_dir).checkpoints()[0]).split("-")[-1])
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".bundle-", dir=os.path.dirname(os.path.abspath(args.output)))
     try:
-        inference.save_weights(transformer, os.path.join(staging, inference.WEIGHTS_FILE))
+        inference.save_weights(trained, os.path.join(staging, inference.WEIGHTS_FILE))
         with open(RunDir(args.model_dir).config_path, encoding="utf-8") as file:
             saved = json.load(file)
-        content_dir = _portable(config.content_dir)  # a folder outside the repository and ../shared: the card says
-        saved.update(model_dir="", style=_portable(config.style), cache_dir=None,
-                     content_dir=None if content_dir and os.path.isabs(content_dir) else content_dir)
+        saved.update(model_dir="", cache_dir=None)
+        for key in ("style", "style_dir", "content_dir"):  # folders outside the repository and ../shared: the card
+            value = _portable(saved.get(key))
+            saved[key] = None if value and os.path.isabs(value) else value
+        saved["style"] = saved["style"] or ""
         with open(os.path.join(staging, "config.json"), "w", encoding="utf-8") as file:
             file.write(json.dumps(saved, indent=2) + "\n")
-        bundled, _ = inference.load_transformer(staging)  # what users will get: the float16 weights
+        bundled = inference.load_model(staging)  # what users will get: the float16 weights
 
-        translator = Translator(bundled, value_range=fast_models.VALUE_RANGE)
         evaluator = StyleEvaluator()
-        stylize(images.load_image(config.style), [config.style], OptimizeConfig(image_size=32, iterations=2))
+        paintings = args.styles.split(",") if model.arbitrary else [config.style]
+        stylize(images.load_image(paintings[0]), paintings[:1], OptimizeConfig(image_size=32, iterations=2))
         rows, tiles = [], []
-        for path in args.photos.split(","):
+        for path, painting in [(path, painting) for path in args.photos.split(",") for painting in paintings]:
             photo = np.asarray(images.to_uint8(images.resize_long_side(images.load_image(path), args.size)))
-            translator([photo])  # warm-up: tracing for this size
+            styles = [images.read_image_uint8(painting)] if model.arbitrary else []
+            bundled.stylize([photo], styles, style_size=args.size)  # warm-up: tracing for this size
             start = time.perf_counter()
-            fast = translator([photo])[0]
+            fast = bundled.stylize([photo], styles, style_size=args.size)[0]
             fast_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            result = stylize(photo, [config.style], OptimizeConfig(image_size=args.size))
+            result = stylize(photo, [painting], OptimizeConfig(image_size=args.size))
             optimized = np.asarray(images.to_uint8(result))
             optimize_seconds = time.perf_counter() - start
-            scores = {name: evaluator.score(image, photo, [config.style])
+            scores = {name: evaluator.score(image, photo, [painting])
                       for name, image in (("fast", fast), ("optimize", optimized))}
-            rows.append({"photo": _portable(path), "size": list(photo.shape[:2]), "fast_seconds": fast_seconds,
-                         "optimize_seconds": optimize_seconds,
+            rows.append({"photo": _portable(path), "style": _portable(painting), "size": list(photo.shape[:2]),
+                         "fast_seconds": fast_seconds, "optimize_seconds": optimize_seconds,
                          **{f"{name}_{key}": float(getattr(scores[name], key)) for name in scores
                             for key in ("content_loss", "style_loss")}})
             tiles.append(np.concatenate([photo, optimized, fast], axis=1))
             row = rows[-1]
-            print(f"{_portable(path)}: style {row['fast_style_loss']:.4g} vs {row['optimize_style_loss']:.4g},"
+            print(f"{_portable(path)} x {os.path.basename(painting)}: style {row['fast_style_loss']:.4g} vs "
+                  f"{row['optimize_style_loss']:.4g},"
                   f" content {rows[-1]['fast_content_loss']:.4g} vs {rows[-1]['optimize_content_loss']:.4g}; "
                   f"{fast_seconds * 1e3:.0f} ms vs {optimize_seconds:.1f} s", flush=True)
         style_ratio = float(np.median([r["fast_style_loss"] / r["optimize_style_loss"] for r in rows]))
         content_ratio = float(np.median([r["fast_content_loss"] / r["optimize_content_loss"] for r in rows]))
         machine = benchmarking.describe_machine()
         card = {"name": os.path.basename(os.path.normpath(args.output)), "date": datetime.date.today().isoformat(),
-                "style": _portable(config.style), "content": args.content_sources or _portable(config.content_dir),
+                "arbitrary": model.arbitrary,
+                "style": _portable(config.style_dir if model.arbitrary else config.style),
+                "content": args.content_sources or _portable(config.content_dir),
                 "command": args.train_command, "steps": step, "train_seconds": args.train_seconds,
                 "machine": f"{machine['cpu_model']} ({machine['cpu_cores']} cores), TF {machine['tensorflow']}",
-                "parameters": transformer.count_params(), "evaluator": evaluator.protocol, "scores": rows,
+                "parameters": trained.count_params(), "evaluator": evaluator.protocol, "scores": rows,
                 "median_style_ratio": style_ratio, "median_content_ratio": content_ratio}
         with open(os.path.join(staging, "card.json"), "w", encoding="utf-8") as file:
             file.write(json.dumps(card, indent=2) + "\n")
@@ -134,23 +147,32 @@ def main(argv=None) -> int:
 
 
 def model_card(card: dict) -> str:
-    lines = [f"# {card['name']}: a feed-forward network of {os.path.basename(card['style'])}", "",
-             "Johnson et al.'s image transformation network (`tfstyle.fast.models.build_transformer`, "
-             f"{card['parameters']:,} parameters), stored as float16 (`weights.npz`) and its training config "
-             "(`config.json`). Written by `experiments/bundle_fast_model.py`.", "",
-             f"* Style: `{card['style']}`", f"* Content photos: {card['content']}",
-             f"* Command: `{card['command']}`", f"* Steps: {card['steps']}",
-             f"* Wall time: {card['train_seconds'] / 60:.0f} min" if card["train_seconds"] else "* Wall time: -",
-             f"* Machine: {card['machine']}", f"* Date: {card['date']}", "",
-             "## Scores", "",
-             "Photos the network never saw, stylised by it and by the optimisation path's defaults "
-             "(`tfstyle.optimize.stylize`), scored by `tfstyle.evaluate`'s fixed protocol "
-             f"({card['evaluator'].get('backbone', 'vgg19')}, content {card['evaluator'].get('content_layer', '')}, "
-             "style block1..5_conv1):", "",
-             "| photo | px | network style / content | optimisation style / content | network ms | optimisation s |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    if card.get("arbitrary"):
+        lines = [f"# {card['name']}: an arbitrary-style (AdaIN) network", "",
+                 "Huang & Belongie's decoder (`tfstyle.fast.models.build_decoder`, "
+                 f"{card['parameters']:,} parameters) behind the frozen VGG19 encoder, stored as float16 "
+                 "(`weights.npz`) and its training config (`config.json`). Written by "
+                 "`experiments/bundle_fast_model.py`.", "", f"* Paintings: {card['style']}"]
+    else:
+        lines = [f"# {card['name']}: a feed-forward network of {os.path.basename(card['style'])}", "",
+                 "Johnson et al.'s image transformation network (`tfstyle.fast.models.build_transformer`, "
+                 f"{card['parameters']:,} parameters), stored as float16 (`weights.npz`) and its training config "
+                 "(`config.json`). Written by `experiments/bundle_fast_model.py`.", "", f"* Style: `{card['style']}`"]
+    lines += [f"* Content photos: {card['content']}",
+              f"* Command: `{card['command']}`", f"* Steps: {card['steps']}",
+              f"* Wall time: {card['train_seconds'] / 60:.0f} min" if card["train_seconds"] else "* Wall time: -",
+              f"* Machine: {card['machine']}", f"* Date: {card['date']}", "",
+              "## Scores", "",
+              "Photos the network never saw, stylised by it and by the optimisation path's defaults "
+              "(`tfstyle.optimize.stylize`), scored by `tfstyle.evaluate`'s fixed protocol "
+              f"({card['evaluator'].get('backbone', 'vgg19')}, content {card['evaluator'].get('content_layer', '')}, "
+              "style block1..5_conv1):", "",
+              "| photo | style | px | network style / content | optimisation style / content | network ms | "
+              "optimisation s |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for row in card["scores"]:
-        lines.append(f"| `{row['photo']}` | {row['size'][1]}x{row['size'][0]} | {row['fast_style_loss']:.4g} / "
+        lines.append(f"| `{row['photo']}` | `{os.path.basename(row.get('style') or card['style'])}` | "
+                     f"{row['size'][1]}x{row['size'][0]} | {row['fast_style_loss']:.4g} / "
                      f"{row['fast_content_loss']:.4g} | {row['optimize_style_loss']:.4g} / "
                      f"{row['optimize_content_loss']:.4g} | {row['fast_seconds'] * 1e3:.0f} | "
                      f"{row['optimize_seconds']:.1f} |")
