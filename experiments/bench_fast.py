@@ -13,6 +13,8 @@ Rows (each in its own subprocess, so its start-up and memory are its own):
   `onnxruntime` (CPU) at 512 px, batch 1, uint8 in and out;
 * ``train``: one training step of `tfstyle.fast.task` at 256 px, batch 4 (float32 and bf16), the step
   `python -m tfstyle.fast.train` runs (`task.build_training`);
+* ``adain``: the arbitrary-style network (`--adain_model_dir`, else the bundled one if there is one) with the
+  Starry Night at a 512 px long side, float32, batch 1, at 256 and 512 px: what `stylize --style` runs;
 * ``optimize``: `tfstyle.optimize.stylize` with its defaults on the same photo at 512 px, start to end
   (start-up excluded: a warm-up run at 32 px first), for the time ratio; both results are scored by
   `tfstyle.evaluate`'s fixed protocol (style and content loss).
@@ -63,13 +65,29 @@ def _network(spec: dict):
     return copy
 
 
+def _adain_model(spec: dict):
+    """(the arbitrary-style network with the Starry Night set, its size multiple)."""
+    from tfstyle import features, images
+    from tfstyle.fast import config, inference, models
+
+    if spec.get("tiny"):
+        encoder = features.build_feature_extractor(layers=(models.ENCODER_LAYER,), weights="random")
+        decoder = models.build_decoder(4)
+        model = inference.FastModel(config.FastTrainConfig(arbitrary=True), "tiny",
+                                    models.build_arbitrary(encoder, decoder), encoder, decoder)
+    else:
+        model = inference.load_model(spec["adain_model_dir"] or inference.BUNDLED_ARBITRARY)
+    return model.stylizer([images.read_image_uint8(STYLE)]), model.multiple
+
+
 def _stylize_row(spec: dict) -> dict:
     import numpy as np
 
-    from tfstyle import inference
+    from tfstyle import geometry, inference
     from tfstyle.fast.models import VALUE_RANGE
 
-    translator = inference.Translator(_network(spec), value_range=VALUE_RANGE)
+    network, multiple = _adain_model(spec) if spec["kind"] == "adain" else (_network(spec), geometry.SIZE_MULTIPLE)
+    translator = inference.Translator(network, value_range=VALUE_RANGE, multiple=multiple)
     batch = [_photo(spec["size"])] * spec["batch"]
     times = []
     for _ in range(spec["warmup"] + spec["iterations"]):
@@ -163,7 +181,8 @@ def _optimize_row(spec: dict) -> dict:
                for key in ("content_loss", "style_loss")}}
 
 
-ROWS = {"stylize": _stylize_row, "runtime": _runtime_row, "train": _train_row, "optimize": _optimize_row}
+ROWS = {"stylize": _stylize_row, "adain": _stylize_row, "runtime": _runtime_row, "train": _train_row,
+        "optimize": _optimize_row}
 
 
 def run_row(spec: dict) -> dict:
@@ -180,6 +199,11 @@ def plan(args) -> list[dict]:
                "batch": 1, **common} for runtime in ("litert", "onnx")]
     specs += [{"kind": "train", "size": 64 if args.quick else 256, "batch": 4, "precision": precision, **common}
               for precision in ("float32", "bf16")]
+    from tfstyle.fast.config import BUNDLED_ARBITRARY  # TensorFlow-free
+
+    if args.quick or args.adain_model_dir or os.path.isdir(BUNDLED_ARBITRARY):
+        specs += [{"kind": "adain", "size": size, "precision": "float32", "batch": 1,
+                   "adain_model_dir": args.adain_model_dir, **common} for size in ([64] if args.quick else [256, 512])]
     specs.append({"kind": "optimize", "size": 64 if args.quick else 512, "precision": "float32", **common})
     return specs
 
@@ -189,7 +213,7 @@ def format_table(rows: list[dict]) -> str:
     for row in rows:
         if "error" in row:
             lines.append(f"{row['kind']:<9} {row['size']:>5} error: {row['error']}")
-        elif row["kind"] in ("stylize", "runtime", "train"):
+        elif row["kind"] in ("stylize", "adain", "runtime", "train"):
             ms = row.get("ms_per_image", row.get("ms_per_step"))
             unit = "/step" if row["kind"] == "train" else "/img"
             name = row.get("runtime", row["kind"])
@@ -210,6 +234,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, a tiny random network")
     parser.add_argument("--model_dir", default="", help="a fast.train run (default: the bundled model)")
+    parser.add_argument("--adain_model_dir", default="", help="an --arbitrary fast.train run (default: the bundled "
+                                                              "arbitrary model, when there is one)")
     parser.add_argument("--iterations", type=int, default=None, help="timed repeats per row (default 5)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed repeats first (default 2)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")

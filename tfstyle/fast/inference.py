@@ -26,13 +26,11 @@ import tensorflow as tf
 
 from tfstyle import geometry, losses
 from tfstyle.fast import models
-from tfstyle.fast.config import TASK, FastTrainConfig
+from tfstyle.fast.config import ASSETS, BUNDLED_ARBITRARY, BUNDLED_MODEL, TASK, FastTrainConfig  # noqa: F401
 from tfstyle.training import rundir
 
 logger = logging.getLogger(__name__)
 
-ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
-BUNDLED_MODEL = os.path.join(ASSETS, "models", "starry_night")  # config.json, weights.npz, MODEL_CARD.md
 WEIGHTS_FILE = "weights.npz"  # a bundled model's weights: float16 arrays "0", "1", ... in `model.weights` order
 STYLE_SIZE = 512  # long side, px, paintings are resized to before an arbitrary network reads their statistics
 PRESERVE_COLORS = ("none", "luminance", "histogram")
