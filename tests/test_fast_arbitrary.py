@@ -269,7 +269,7 @@ def test_stylize_cli_style_errors_give_one_error_line(tmp_path, adain_run, domai
             "missing style": ["--style", tmp_path / "none.jpg"],
             "unwritable": ["--style", painting]}[case]
     output = tmp_path / ("no_such_folder/out.png" if case == "unwritable" else "out.png")
-    model = [] if case == "per-style" else ["--model_dir", adain_run]
+    model = ["--model_dir", inference.BUNDLED_MODEL if case == "per-style" else adain_run]
     result = helpers.run_module("tfstyle.fast.stylize", *model, "--input", helpers.ASSETS / "astronaut.jpg",
                                 *args, "--output", output)
     helpers.one_error_line(result, pattern)
@@ -321,3 +321,15 @@ def test_the_library_stylize_reuses_one_network_across_styles_and_alphas(adain_m
     assert np.abs(before[0].astype(int) - other[0].astype(int)).max() > 0
     for left, right in zip(before, again, strict=True):
         np.testing.assert_array_equal(left, right)
+
+
+def test_default_output_names_the_paintings_of_an_arbitrary_model():
+    from tfstyle.fast import stylize
+
+    assert stylize.default_output("photos/cat.jpg", "") == "cat_starry_night.png"
+    assert stylize.default_output("cat.jpg", "runs/adain", ("a/wave.jpg", "b/lion.png")) == "cat_wave_lion.png"
+    assert stylize.resolve_model_dir("runs/x", ("wave.jpg",)) == "runs/x"
+    expected = inference.BUNDLED_ARBITRARY if os.path.isdir(inference.BUNDLED_ARBITRARY) else ""
+    assert stylize.resolve_model_dir("", ("wave.jpg",)) == expected
+    assert stylize.resolve_model_dir("", ()) == ""
+

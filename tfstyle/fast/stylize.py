@@ -10,7 +10,8 @@ An arbitrary-style model takes one or more `--style` paintings (read at a `--sty
 blend is the weighted sum of their feature statistics) and `--alpha` (0: the photo back, 1: full style);
 a per-style model refuses both. `--preserve_colors luminance|histogram` gives the result the photo's colours.
 
-With no `--model_dir` the bundled Starry Night network is used (`tfstyle.fast.inference.BUNDLED_MODEL`);
+With no `--model_dir` the bundled Starry Night network is used (`tfstyle.fast.inference.BUNDLED_MODEL`), or,
+with `--style`, the bundled arbitrary-style network when the package ships one (`BUNDLED_ARBITRARY`);
 with no `--input` the bundled astronaut photo, written to `astronaut_<model>.png` unless `--output` says
 otherwise. `--input` is an image file or a folder; outputs are all-or-nothing and keep the input's size,
 exactly as CycleGAN's `translate` (whose path planning, padding and staged writes this command shares).
@@ -70,12 +71,24 @@ class StylizeArgs:
 cli.define_flags(StylizeArgs)
 
 
-def default_output(input_path: str, model_dir: str) -> str:
-    """`<input stem>_<model name>.png` in the working folder, e.g. astronaut_starry_night.png."""
-    from tfstyle.fast import inference
+def default_output(input_path: str, model_dir: str, styles=()) -> str:
+    """`<input stem>_<model name>.png` in the working folder, e.g. astronaut_starry_night.png; with `--style`
+    paintings, their stems instead of the model's name (astronaut_durer_lion.png)."""
+    from tfstyle.fast.config import BUNDLED_MODEL
 
-    model = os.path.basename(os.path.normpath(model_dir or inference.BUNDLED_MODEL))
-    return f"{os.path.splitext(os.path.basename(input_path))[0]}_{model}.png"
+    name = "_".join(os.path.splitext(os.path.basename(path))[0] for path in styles) or os.path.basename(
+        os.path.normpath(model_dir or BUNDLED_MODEL))
+    return f"{os.path.splitext(os.path.basename(input_path))[0]}_{name}.png"
+
+
+def resolve_model_dir(model_dir: str, styles) -> str:
+    """`--model_dir`, or with none the bundled arbitrary-style network when `--style` is given and one ships
+    (`""` means the bundled per-style network)."""
+    from tfstyle.fast.config import BUNDLED_ARBITRARY
+
+    if not model_dir and styles and os.path.isdir(BUNDLED_ARBITRARY):
+        return BUNDLED_ARBITRARY
+    return model_dir
 
 
 def main(argv: list[str]) -> None:
@@ -84,8 +97,10 @@ def main(argv: list[str]) -> None:
     cli.setup_logging()
     args = cli.config_from_flags(StylizeArgs)
     args.check()
+    model_dir = resolve_model_dir(args.model_dir, args.style)
     input_path = args.input or DEFAULT_INPUT
-    output_path = args.output or (default_output(input_path, args.model_dir) if not os.path.isdir(input_path) else "")
+    output_path = args.output or (default_output(input_path, model_dir, args.style)
+                                  if not os.path.isdir(input_path) else "")
     from tfstyle import images
     from tfstyle import inference as image_inference  # shared with CycleGAN's translate
 
@@ -94,7 +109,7 @@ def main(argv: list[str]) -> None:
     from tfstyle.fast import inference, models
 
     strategy = distribute.make_strategy("auto")  # every local GPU
-    model = inference.load_model(args.model_dir or None, strategy=strategy)
+    model = inference.load_model(model_dir or None, strategy=strategy)
     with strategy.scope():
         network = model.stylizer(styles, args.style_blend or None, args.alpha, args.style_size)
     translator = image_inference.Translator(network, strategy, models.VALUE_RANGE, multiple=model.multiple)
