@@ -293,14 +293,16 @@ def test_export_cli_serves_content_style_and_alpha(tmp_path, adain_run, adain_mo
 
 
 @pytest.mark.parametrize("format, runtime", [("litert", "ai_edge_litert"), ("onnx", "onnxruntime")])
-def test_export_cli_arbitrary_files_run_in_their_own_runtimes(tmp_path, adain_run, adain_model, format, runtime):
+def test_export_cli_arbitrary_files_run_in_their_own_runtimes(tmp_path, adain_run, adain_model, domains, format,
+                                                              runtime):
     pytest.importorskip(runtime)
     result = helpers.run_module("tfstyle.fast.export", "--model_dir", adain_run, "--export_dir",
                                 tmp_path / format, "--format", format)
     assert result.returncode == 0, result.stderr[-3000:]
     path = result.stdout.strip().splitlines()[-1]
-    photos = helpers.random_images([(21, 30), (16, 24)], seed=11)
-    painting = _paintings(1)[0]
+    # Real pictures: crops of the photo and of the painting, at sizes that need padding.
+    photos = [images.read_image_uint8(p)[:37 - 5 * i, :35] for i, p in enumerate(images.list_images(domains / "A")[:2])]
+    painting = images.read_image_uint8(images.list_images(domains / "B")[0])[:33, :29]
     outputs, imported = helpers.run_in_runtime(runtime, path, photos, tmp_path, style=painting, alpha=0.8)
     assert imported == "neither"
     network = adain_model.stylizer([painting], alpha=0.8, style_size=None)
