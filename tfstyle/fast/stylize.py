@@ -3,8 +3,8 @@
     python -m tfstyle.fast.stylize                                   # the bundled sample, bundled model
     python -m tfstyle.fast.stylize --model_dir runs/starry --input photo.jpg --output out.png
     python -m tfstyle.fast.stylize --model_dir runs/starry --input photos/ --output stylised/
-    python -m tfstyle.fast.stylize --model_dir runs/adain --input photo.jpg --style wave.jpg,starry.jpg \
-        --style_blend 0.7,0.3 --alpha 0.8 --output out.png             # an arbitrary-style (AdaIN) model
+    python -m tfstyle.fast.stylize --model_dir runs/adain --input photo.jpg --style wave.jpg --alpha 0.8
+    python -m tfstyle.fast.stylize --model_dir runs/adain --input a.jpg --style wave.jpg,starry.jpg --style_blend 7,3
 
 An arbitrary-style model takes one or more `--style` paintings (read at a `--style_size` px long side; their
 blend is the weighted sum of their feature statistics) and `--alpha` (0: the photo back, 1: full style);
