@@ -1,0 +1,135 @@
+"""Tests for tfstyle.video: the decode -> encode round trip, frame folders, bad files, and optical flow on
+clips cut from a real photo with known motion."""
+
+from __future__ import annotations
+
+import fractions
+import math
+
+import helpers
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+cv2 = pytest.importorskip("cv2")
+
+from tfstyle import images  # noqa: E402
+from tfstyle.video import flow, io  # noqa: E402
+
+PHOTO = helpers.ASSETS / "astronaut.jpg"
+
+
+def _pan(count: int, size=(48, 64), step=(2, 3)) -> list[np.ndarray]:
+    """`count` crops of the astronaut photo, each moved by `step` (dy, dx) px: the content moves by -step."""
+    photo = images.read_image_uint8(PHOTO)
+    height, width = size
+    return [photo[100 + i * step[0]:100 + i * step[0] + height, 150 + i * step[1]:150 + i * step[1] + width]
+            for i in range(count)]
+
+
+def _clip_with_audio(path, frames, fps=24):
+    """A real H.264 + AAC file made with PyAV: the frames and half a second of a 440 Hz tone."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        audio = container.add_stream("aac", rate=44100)
+        for index, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = index
+            for packet in video.encode(picture):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        tone = (0.3 * np.sin(np.arange(22050) * 2 * math.pi * 440 / 44100)).astype(np.float32)[None]
+        sound = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        sound.sample_rate = 44100
+        for packet in [*audio.encode(sound), *audio.encode()]:
+            container.mux(packet)
+
+
+def test_round_trip_keeps_frame_count_size_fps_and_audio(tmp_path):
+    frames = _pan(12)
+    _clip_with_audio(tmp_path / "in.mp4", frames)
+    info = io.probe(tmp_path / "in.mp4")
+    assert (info.width, info.height, info.frames, info.fps, info.has_audio) == (64, 48, 12, 24, True)
+    decoded = list(io.read_frames(tmp_path / "in.mp4"))
+    assert len(decoded) == 12 and decoded[0].shape == (48, 64, 3) and decoded[0].dtype == np.uint8
+    assert np.abs(decoded[5].astype(int) - frames[5].astype(int)).mean() < 6  # H.264 is lossy, not wrong
+    written = io.write_video((255 - f for f in decoded), tmp_path / "out.mp4", info.fps, audio_from=tmp_path / "in.mp4")
+    out = io.probe(tmp_path / "out.mp4")
+    assert (out.width, out.height, out.frames, out.fps, out.has_audio, written) == (64, 48, 12, 24, True, 12)
+    assert out.duration_s == pytest.approx(info.duration_s)
+    assert list(io.read_frames(tmp_path / "out.mp4", start=10)).__len__() == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_odd_sizes_and_fractional_rates_are_kept(tmp_path):
+    frames = _pan(5, size=(47, 63))
+    io.write_video(frames, tmp_path / "odd.mp4", fractions.Fraction(30000, 1001))
+    info = io.probe(tmp_path / "odd.mp4")
+    assert (info.width, info.height, info.frames) == (63, 47, 5)
+    assert info.fps == fractions.Fraction(30000, 1001) and not info.has_audio
+
+
+def test_frame_folders_are_read_in_numeric_order(tmp_path):
+    frames = _pan(11)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(frames):
+        images.save_image(io.frame_path(folder, index), frame)
+    assert io.frame_path(folder, 0).endswith("frame_000001.png")
+    info = io.probe(folder, folder_fps=12)
+    assert (info.width, info.height, info.frames, info.fps, info.is_folder) == (64, 48, 11, 12, True)
+    for original, read in zip(frames, io.read_frames(folder), strict=True):
+        np.testing.assert_array_equal(original, read)  # PNG is lossless
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for index in (10, 2, 1):
+        images.save_image(renamed / f"shot{index}.png", frames[index])
+    assert [p.split("/")[-1] for p in io.list_frames(renamed)] == ["shot1.png", "shot2.png", "shot10.png"]
+
+
+def test_bad_files_are_refused_by_name(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        io.probe(tmp_path / "missing.mp4")
+    (tmp_path / "text.mp4").write_text("not a video")
+    with pytest.raises(ValueError, match="not a video file"):
+        io.probe(tmp_path / "text.mp4")
+    with pytest.raises(ValueError, match="no frames"):
+        io.write_video([], tmp_path / "empty.mp4", 24)
+    assert not (tmp_path / "empty.mp4").exists()
+
+
+def test_a_failure_while_encoding_leaves_no_file(tmp_path):
+    def frames():
+        yield from _pan(3)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        io.write_video(frames(), tmp_path / "cut.mp4", 24)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_flow_on_a_known_pan_is_within_a_pixel(rng):
+    a, b = _pan(2, size=(96, 128), step=(2, 3))  # b's crop is 2 down, 3 right: content moves by (-3, -2)
+    estimate = flow.flow(a, b)
+    interior = estimate[16:-16, 16:-16].reshape(-1, 2)
+    assert np.median(np.abs(interior - [-3.0, -2.0]).max(axis=1)) < 0.5
+    assert np.mean(np.linalg.norm(interior - [-3.0, -2.0], axis=1) < 1.0) > 0.9
+    warped = flow.warp(b, estimate)  # b pulled back onto a's grid
+    assert np.abs(warped[16:-16, 16:-16].astype(int) - a[16:-16, 16:-16].astype(int)).mean() < 4
+
+
+def test_the_consistency_mask_marks_disocclusions():
+    background = images.read_image_uint8(PHOTO)[200:296, 200:328]
+    square = np.zeros_like(background)
+    square[...] = (250, 40, 40)
+    a, b = background.copy(), background.copy()
+    a[30:60, 20:50] = square[30:60, 20:50]  # a red square that moves 12 px right over a still background
+    b[30:60, 32:62] = square[30:60, 32:62]
+    mask = flow.consistency_mask(flow.flow(a, b), flow.flow(b, a))
+    assert mask.shape == (96, 128) and set(np.unique(mask)) <= {0.0, 1.0}
+    assert mask[70:, :].mean() > 0.9  # the still background, far from the square, is consistent
+    # a's background that the square covers in b (x in [50, 62)) has no forward-backward agreement
+    assert mask[32:58, 50:62].mean() < 0.5
+

@@ -1,0 +1,5 @@
+"""Video: stylise and translate clips frame by frame with temporal consistency (work in progress, issue 11).
+
+* `io`: video files through PyAV and folders of numbered frames;
+* `flow`: optical flow (OpenCV DIS), backward warping and the forward-backward occlusion mask.
+"""
