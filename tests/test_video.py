@@ -133,3 +133,29 @@ def test_the_consistency_mask_marks_disocclusions():
     # a's background that the square covers in b (x in [50, 62)) has no forward-backward agreement
     assert mask[32:58, 50:62].mean() < 0.5
 
+
+
+def _flickering(frames, seed=0, sigma=25.0):
+    """Each frame plus its own noise: what a frame-by-frame stylisation's flicker looks like to the flow."""
+    rng = np.random.default_rng(seed)
+    return [np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8) for frame in frames]
+
+
+def test_blending_along_the_flow_halves_the_warping_error_of_a_flickering_clip():
+    from tfstyle.video import temporal
+
+    frames = _pan(8, size=(96, 128))
+    stylised = _flickering(frames)
+    blender = temporal.TemporalBlender(strength=0.8)
+    blended = [blender(frame, out) for frame, out in zip(frames, stylised, strict=True)]
+    np.testing.assert_array_equal(blended[0], stylised[0])  # nothing to carry into the first frame
+    before, after = temporal.warping_error(frames, stylised), temporal.warping_error(frames, blended)
+    assert after < 0.5 * before, (before, after)
+    assert temporal.warping_error(frames, frames) < 0.1 * before  # the input itself is consistent
+    off = temporal.TemporalBlender(strength=0.0)
+    for frame, out in zip(frames, stylised, strict=True):
+        np.testing.assert_array_equal(off(frame, out), out)
+    with pytest.raises(ValueError, match=r"--temporal_strength must be in \[0, 1\]"):
+        temporal.TemporalBlender(strength=1.5)
+    with pytest.raises(ValueError, match="same length"):
+        temporal.warping_error(frames, stylised[:3])

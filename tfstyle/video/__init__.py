@@ -1,5 +1,6 @@
 """Video: stylise and translate clips frame by frame with temporal consistency (work in progress, issue 11).
 
 * `io`: video files through PyAV and folders of numbered frames;
-* `flow`: optical flow (OpenCV DIS), backward warping and the forward-backward occlusion mask.
+* `flow`: optical flow (OpenCV DIS), backward warping and the forward-backward occlusion mask;
+* `temporal`: blending each output with the previous one carried along the flow, and the warping error.
 """
