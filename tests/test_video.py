@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fractions
 import math
+import os
 
 import helpers
 import numpy as np
@@ -159,3 +160,73 @@ def test_blending_along_the_flow_halves_the_warping_error_of_a_flickering_clip()
         temporal.TemporalBlender(strength=1.5)
     with pytest.raises(ValueError, match="same length"):
         temporal.warping_error(frames, stylised[:3])
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs and the CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_job_resumes_after_an_interruption_and_makes_the_output_at_the_end(tmp_path):
+    from tfstyle.video import job as job_lib
+
+    frames = _pan(6)
+    _clip_with_audio(tmp_path / "in.mp4", frames)
+    seen = []
+
+    def invert(index, frame, stop_at=None):
+        if index == stop_at:
+            raise KeyboardInterrupt
+        seen.append(index)
+        return 255 - frame
+
+    first = job_lib.VideoJob(str(tmp_path / "in.mp4"), str(tmp_path / "out.mp4"), {"engine": "invert"})
+    with pytest.raises(KeyboardInterrupt):
+        first.run(lambda index, frame: invert(index, frame, stop_at=3))
+    assert not (tmp_path / "out.mp4").exists() and first.done_frames() == 3
+    with pytest.raises(ValueError, match="other settings"):
+        job_lib.VideoJob(str(tmp_path / "in.mp4"), str(tmp_path / "out.mp4"), {"engine": "other"}).start()
+    again = job_lib.VideoJob(str(tmp_path / "in.mp4"), str(tmp_path / "out.mp4"), {"engine": "invert"})
+    previous_input, previous_output = again.previous(3)
+    np.testing.assert_array_equal(previous_output, 255 - previous_input)
+    assert again.run(invert) == 3 and seen == [0, 1, 2, 3, 4, 5]  # frames 0-2 were not redone
+    info = io.probe(tmp_path / "out.mp4")
+    assert (info.frames, info.width, info.height, info.has_audio) == (6, 64, 48, True)
+    assert not os.path.exists(job_lib.work_folder(str(tmp_path / "out.mp4")))
+
+
+def test_video_cli_stylises_a_clip_with_the_bundled_network(tmp_path):
+    frames = _pan(5)
+    _clip_with_audio(tmp_path / "in.mp4", frames, fps=12)
+    result = helpers.run_module("tfstyle.video", "--input", tmp_path / "in.mp4", "--output", tmp_path / "out.mp4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = io.probe(tmp_path / "out.mp4")
+    assert (info.frames, info.width, info.height, info.fps, info.has_audio) == (5, 64, 48, 12, True)
+    first = next(io.read_frames(tmp_path / "out.mp4"))
+    assert np.abs(first.astype(int) - frames[0].astype(int)).mean() > 10  # stylised, not copied
+    folder = helpers.run_module("tfstyle.video", "--input", tmp_path / "in.mp4", "--output", tmp_path / "frames",
+                                "--temporal", "none")
+    assert folder.returncode == 0, folder.stderr[-3000:]
+    assert len(io.list_frames(tmp_path / "frames")) == 5
+
+
+@pytest.mark.parametrize("case, pattern", [
+    ("missing", "no such file"),
+    ("not a video", "not a video file"),
+    ("unwritable", "output"),
+    ("cyclegan without a run", "--engine cyclegan needs --model_dir"),
+    ("style for fast", "for --engine adain"),
+])
+def test_video_cli_bad_input_gives_one_error_line(tmp_path, case, pattern):
+    clip = tmp_path / "in.mp4"
+    if case != "missing":
+        if case == "not a video":
+            clip.write_text("text")
+        else:
+            _clip_with_audio(clip, _pan(2))
+    output = tmp_path / ("no_such_folder/out.mp4" if case == "unwritable" else "out.mp4")
+    extra = {"cyclegan without a run": ["--engine", "cyclegan"],
+             "style for fast": ["--style", str(helpers.ASSETS / "vangogh_starry_night.jpg")]}.get(case, [])
+    result = helpers.run_module("tfstyle.video", "--input", clip, "--output", output, *extra)
+    helpers.one_error_line(result, pattern)
+    assert not output.exists()
