@@ -4,6 +4,7 @@ clips cut from a real photo with known motion."""
 from __future__ import annotations
 
 import fractions
+import json
 import math
 import os
 
@@ -230,3 +231,28 @@ def test_video_cli_bad_input_gives_one_error_line(tmp_path, case, pattern):
     result = helpers.run_module("tfstyle.video", "--input", clip, "--output", output, *extra)
     helpers.one_error_line(result, pattern)
     assert not output.exists()
+
+
+def test_evaluate_video_reports_less_warping_error_for_the_steadier_clip(tmp_path):
+    frames = _pan(6, size=(96, 128))
+    for name, clip in (("input", frames), ("flicker", _flickering(frames)), ("steady", [255 - f for f in frames])):
+        folder = tmp_path / name
+        folder.mkdir()
+        for index, frame in enumerate(clip):
+            images.save_image(io.frame_path(folder, index), frame)
+    scores = {}
+    for name in ("flicker", "steady"):
+        result = helpers.run_module("tfstyle.evaluate", "video", "--output", tmp_path / name, "--input",
+                                    tmp_path / "input", "--style", helpers.ASSETS / "vangogh_starry_night.jpg",
+                                    "--frame_step", "3", "--weights", "random", "--json", tmp_path / f"{name}.json")
+        assert result.returncode == 0, result.stderr[-3000:]
+        scores[name] = json.loads((tmp_path / f"{name}.json").read_text())
+        assert "warping_error" in result.stdout and "style_loss" in result.stdout
+    assert scores["steady"]["warping_error"] < 0.1 * scores["flicker"]["warping_error"]
+    assert scores["flicker"]["scored_frames"] == 2 and scores["flicker"]["style_loss"] > 0
+    mismatch = helpers.run_module("tfstyle.evaluate", "video", "--output", tmp_path / "flicker", "--input",
+                                  tmp_path / "missing")
+    helpers.one_error_line(mismatch, "no such file")
+    wrong_mode = helpers.run_module("tfstyle.evaluate", "video", "--output", tmp_path / "flicker", "--input",
+                                    tmp_path / "input", "--generated", tmp_path)
+    helpers.one_error_line(wrong_mode, "--generated not used by `video`")

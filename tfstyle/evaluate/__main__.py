@@ -4,6 +4,7 @@ usage:
   python -m tfstyle.evaluate style --output O[,O2|DIR] --content C --style S[,S2] [--blend 0.7,0.3]
       [--pooling max|avg] [--json J]
   python -m tfstyle.evaluate translation --generated DIR --target DIR [--features vgg|inception] [--json J]
+  python -m tfstyle.evaluate video --output OUT.mp4 --input IN.mp4 [--style S] [--frame_step N] [--json J]
 
 style: content loss (VGG19 block4_conv2) and style loss (block1_conv1..block5_conv1, equal weights)
   of each output against its content and style images, under a fixed evaluator (ImageNet VGG19,
@@ -16,6 +17,9 @@ translation: KID (mean +- std over subsets) and FID between the translated image
   block5_conv4 features and reports KID-VGG / FID-VGG; --features=inception uses Keras'
   InceptionV3 ImageNet weights (downloaded once, or --inception_weights=FILE). Every image is
   resized to 224 px (VGG) / 299 px (Inception) square. Lower is closer. Same inputs, same numbers.
+
+video: the warping error (Lai et al. 2018) of the stylised clip --output against the flow of its --input clip
+  (lower: less flicker), and with --style the style evaluator's content and style loss averaged over the frames.
 """
 
 from __future__ import annotations
@@ -34,17 +38,20 @@ logger = logging.getLogger("tfstyle.evaluate")
 FLAGS = flags.FLAGS
 
 _USAGE = ("usage: python -m tfstyle.evaluate style --output O --content C --style S [--json J] | "
-          "python -m tfstyle.evaluate translation --generated DIR --target DIR [--features vgg|inception] "
-          "(see --help)")
-_STYLE_FLAGS = ("output", "content", "style", "blend", "long_side", "pooling")
-_TRANSLATION_FLAGS = ("generated", "target", "features", "inception_weights", "image_size", "max_images",
-                      "kid_subsets", "kid_subset_size", "seed")
+          "python -m tfstyle.evaluate translation --generated DIR --target DIR [--features vgg|inception] | "
+          "python -m tfstyle.evaluate video --output OUT --input IN [--style S] (see --help)")
+_MODE_FLAGS = {
+    "style": ("output", "content", "style", "blend", "long_side", "pooling"),
+    "translation": ("generated", "target", "features", "inception_weights", "image_size", "max_images",
+                    "kid_subsets", "kid_subset_size", "seed"),
+    "video": ("output", "input", "style", "blend", "long_side", "pooling", "frame_step"),
+}
 
 
 def _check_mode_flags(mode: str) -> None:
-    """A flag of the other mode is a mistake (e.g. --generated with `style`): say so."""
-    foreign = _TRANSLATION_FLAGS if mode == "style" else _STYLE_FLAGS
-    given = [f"--{name}" for name in foreign if FLAGS[name].present]
+    """A flag of another mode is a mistake (e.g. --generated with `style`): say so."""
+    foreign = {name for flags_ in _MODE_FLAGS.values() for name in flags_} - set(_MODE_FLAGS[mode])
+    given = [f"--{name}" for name in sorted(foreign) if FLAGS[name].present]
     if given:
         raise cli.UserError(f"{', '.join(given)} not used by `{mode}` (see --help)")
 
@@ -163,6 +170,27 @@ def _translation(config: EvaluateConfig) -> int:
     return 0
 
 
+def _video(config: EvaluateConfig) -> int:
+    from tfstyle.evaluate import stylization
+    from tfstyle.evaluate.video import evaluate_video
+
+    if len(config.output) != 1 or not config.input:
+        raise cli.UserError("video needs --output (the stylised clip) and --input (the clip it was made from)")
+    evaluator = None
+    if config.style:
+        evaluator = stylization.StyleEvaluator(weights=config.weights, long_side=config.long_side,
+                                               cache_dir=config.cache_dir, pooling=config.pooling)
+    result = evaluate_video(config.output[0], config.input, list(config.style), config.blend or None,
+                            frame_step=config.frame_step, evaluator=evaluator)
+    _write_json(config.json, {"mode": "video", **({"evaluator": evaluator.protocol} if evaluator else {}), **result})
+    rows = [["warping_error", f"{result['warping_error']:.6g}", f"{result['frames']} frames, input's flow"]]
+    if evaluator:
+        rows += [[name, f"{result[name]:.6g}", f"mean of {result['scored_frames']} frames"]
+                 for name in ("content_loss", "style_loss")]
+    print(_table(["metric", "value", "notes"], rows))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[1] not in MODES:
         raise cli.UserError(_USAGE if len(argv) < 2 else f"unknown mode {' '.join(argv[1:])!r}: {_USAGE}")
@@ -172,7 +200,7 @@ def main(argv: list[str]) -> int:
     _check_mode_flags(mode)
     if config.json:
         files.check_writable(config.json)  # fail now, not after the work
-    return _style(config) if mode == "style" else _translation(config)
+    return {"style": _style, "translation": _translation, "video": _video}[mode](config)
 
 
 def run() -> None:

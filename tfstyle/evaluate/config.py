@@ -7,7 +7,7 @@ import dataclasses
 from tfstyle import options
 from tfstyle.evaluate import metrics  # numpy only: the CLI can fail on bad flags before TensorFlow loads
 
-MODES = ("style", "translation")
+MODES = ("style", "translation", "video")
 # The style evaluator's long side in px (`tfstyle.evaluate.stylization`): keep it to compare runs.
 LONG_SIDE = 512
 # The style evaluator's pooling choices (`tfstyle.features.POOLING_MODES`, kept TensorFlow-free here).
@@ -44,7 +44,12 @@ class EvaluateConfig:
                                                            "(clamped to the smaller set)")
     seed: int = options.option(0, "translation: seed of the KID subsets and of --max_images sampling")
     batch_size: int = options.option(16, "images per forward pass")
-    # both
+    # video
+    input: str | None = options.option(None, "video: the input clip (video file or frame folder) --output was made "
+                                             "from; --output is then the stylised clip")
+    frame_step: int = options.option(1, "video: score the style and content of every N-th frame (the warping error "
+                                        "uses every frame)")
+    # all
     json: str | None = options.option(None, "also write the results as JSON to this file (atomically)")
     cache_dir: str | None = options.option(None, "folder of converted VGG weights (default ~/.cache/tfstyle)")
     verbose: bool = options.option(False, "debug logging")
