@@ -326,3 +326,19 @@ def test_stylize_cli_with_no_arguments_writes_the_bundled_sample(tmp_path):
     assert result.stdout.strip() == "astronaut_starry_night.png"
     written = images.read_image_uint8(tmp_path / "astronaut_starry_night.png")
     assert written.shape == images.read_image_uint8(helpers.ASSETS / "astronaut.jpg").shape
+
+
+def test_bf16_precision_gives_the_float32_pixels_within_a_few_levels():
+    from tfstyle import distribute
+
+    photo = images.read_image_uint8(helpers.ASSETS / "astronaut.jpg")[:96, :128]
+    exact = inference.load_model(precision="float32")
+    half = inference.load_model(precision="bf16")
+    assert half.network.get_layer("u32_conv").compute_dtype == "bfloat16"
+    assert exact.network.get_layer("u32_conv").compute_dtype == "float32"
+    differences = np.abs(half.stylize([photo])[0].astype(int) - exact.stylize([photo])[0].astype(int))
+    assert differences.mean() < 1.0 and np.percentile(differences, 99) <= 3
+    assert inference.resolve_precision("auto")[0] == ("bf16" if distribute.fast_bf16()[0] else "float32")
+    assert inference.resolve_precision("float32") == ("float32", "asked for")
+    with pytest.raises(ValueError, match="--precision must be one of"):
+        inference.resolve_precision("fp8")

@@ -147,14 +147,34 @@ def check_alpha(alpha: float) -> None:
         raise ValueError(f"--alpha must be in [0, 1] (0: the photo back, 1: full style), got {alpha}")
 
 
-def load_model(model_dir: str | os.PathLike | None = None,
-               strategy: tf.distribute.Strategy | None = None) -> FastModel:
+PRECISIONS = ("auto", "float32", "bf16")
+
+
+def resolve_precision(precision: str) -> tuple[str, str]:
+    """("float32" or "bf16", why): "auto" is bf16 where the hardware computes it fast
+    (`tfstyle.distribute.fast_bf16`: a GPU of compute capability >= 8.0, a CPU with AVX512-BF16 or AMX),
+    else float32. On the bundled network at 512 px, bf16 output differs from float32 by 0.2 levels of 255 on
+    average and 1 level at the 99th percentile (three shared photos, 2026-12-06), at about half the time."""
+    from tfstyle import distribute
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision, "asked for"
+    fast, reason = distribute.fast_bf16()
+    return ("bf16" if fast else "float32"), reason
+
+
+def load_model(model_dir: str | os.PathLike | None = None, strategy: tf.distribute.Strategy | None = None,
+               precision: str = "float32") -> FastModel:
     """Rebuilds a trained per-style or arbitrary-style network.
 
     Args:
         model_dir: a training run folder (config.json of a fast_style run, checkpoints/), a bundled-model
             folder (config.json + weights.npz), or None for `BUNDLED_MODEL`.
         strategy: the variables are created in its scope (default: the current strategy).
+        precision: "float32", "bf16" (layers compute in bfloat16, weights and output stay float32) or "auto"
+            (`resolve_precision`).
 
     Raises:
         FileNotFoundError: no such folder, no config.json, or no checkpoint.
@@ -168,7 +188,10 @@ def load_model(model_dir: str | os.PathLike | None = None,
     if not bundled:
         run_dir.check_has_checkpoint(f"train first with python -m tfstyle.fast.train --model_dir {folder} ...")
     strategy = strategy or tf.distribute.get_strategy()
-    with strategy.scope():
+    from tfstyle import distribute
+
+    precision, _ = resolve_precision(precision)
+    with strategy.scope(), distribute.dtype_policy("bf16" if precision == "bf16" else "none"):
         if config.arbitrary:
             from tfstyle.fast import task
 

@@ -44,6 +44,9 @@ class StylizeArgs:
     style_size: int = options.option(512, "arbitrary-style models: long side, px, paintings are read at "
                                           "(larger: larger brush strokes)")
     alpha: float = options.option(1.0, "arbitrary-style models: strength in [0, 1] (0: the photo back)")
+    precision: str = options.option("auto", "auto: bf16 where the hardware is fast at it (a GPU of compute "
+                                    "capability >= 8, a CPU with AVX512-BF16 or AMX), else float32",
+                                    ["auto", "float32", "bf16"])
     preserve_colors: str = options.option("none", "keep the photo's colours: luminance (the result's luma, the "
                                           "photo's chroma) or histogram (colour statistics matched)",
                                           ["none", "luminance", "histogram"])
@@ -109,7 +112,9 @@ def main(argv: list[str]) -> None:
     from tfstyle.fast import inference, models
 
     strategy = distribute.make_strategy("auto")  # every local GPU
-    model = inference.load_model(model_dir or None, strategy=strategy)
+    precision, reason = inference.resolve_precision(args.precision)
+    logger.info("precision %s (%s)", precision, reason)
+    model = inference.load_model(model_dir or None, strategy=strategy, precision=precision)
     with strategy.scope():
         network = model.stylizer(styles, args.style_blend or None, args.alpha, args.style_size)
     translator = image_inference.Translator(network, strategy, models.VALUE_RANGE, multiple=model.multiple)

@@ -20,11 +20,12 @@ Engine = Callable[[np.ndarray], np.ndarray]
 
 
 def fast_engine(model_dir: str | None = None, styles: Sequence[np.ndarray] = (), alpha: float = 1.0,
-                blend: Sequence[float] | None = None, preserve_colors: str = "none") -> Engine:
-    """A feed-forward network as an engine: per-style (no `styles`) or arbitrary-style (`styles`, `alpha`)."""
+                blend: Sequence[float] | None = None, preserve_colors: str = "none", precision: str = "auto") -> Engine:
+    """A feed-forward network as an engine: per-style (no `styles`) or arbitrary-style (`styles`, `alpha`), in
+    `precision` (`tfstyle.fast.inference.resolve_precision`)."""
     from tfstyle.fast import inference
 
-    model = inference.load_model(model_dir)
+    model = inference.load_model(model_dir, precision=precision)
     model.stylizer(styles, blend, alpha)  # refuses bad styles / alpha now, before the first frame
 
     def run(frame: np.ndarray) -> np.ndarray:
