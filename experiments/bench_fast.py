@@ -16,7 +16,8 @@ Rows (each in its own subprocess, so its start-up and memory are its own):
 * ``adain``: the arbitrary-style network (`--adain_model_dir`, else the bundled one if there is one) with the
   Starry Night at a 512 px long side, float32, batch 1, at 256 and 512 px: what `stylize --style` runs;
 * ``optimize``: `tfstyle.optimize.stylize` with its defaults on the same photo at 512 px, start to end
-  (start-up excluded: a warm-up run at 32 px first), for the time ratio; both results are scored by
+  (start-up excluded: a warm-up run at 32 px first), for the time ratio against the network in float32 and in
+  the precision `stylize` picks by default on this machine (`--precision auto`); both results are scored by
   `tfstyle.evaluate`'s fixed protocol (style and content loss).
 
 The network is the bundled Starry Night model (`--model_dir` for another run); photo: the bundled astronaut.
@@ -153,6 +154,13 @@ def _train_row(spec: dict) -> dict:
     return {"ms_per_step": 1e3 * seconds, "images_per_second": spec["batch"] / seconds}
 
 
+def default_precision() -> str:
+    """The precision `python -m tfstyle.fast.stylize` picks on this machine (`--precision auto`)."""
+    from tfstyle.fast import inference
+
+    return inference.resolve_precision("auto")[0]
+
+
 def _optimize_row(spec: dict) -> dict:
     import numpy as np
 
@@ -166,17 +174,22 @@ def _optimize_row(spec: dict) -> dict:
     start = time.perf_counter()
     optimized = stylize(PHOTO, [STYLE], OptimizeConfig(image_size=spec["size"], weights=weights))
     optimize_seconds = time.perf_counter() - start
-    translator = inference.Translator(_network({**spec, "precision": "float32"}), value_range=VALUE_RANGE)
     photo = _photo(spec["size"])
-    translator([photo])  # tracing, untimed, like the optimisation path's start-up
-    start = time.perf_counter()
-    fast = translator([photo])[0]
-    fast_seconds = time.perf_counter() - start
+    seconds, outputs = {}, {}
+    for precision in ("float32", default_precision()):  # float32, and what `fast.stylize` runs by default here
+        translator = inference.Translator(_network({**spec, "precision": precision}), value_range=VALUE_RANGE)
+        translator([photo])  # tracing, untimed, like the optimisation path's start-up
+        start = time.perf_counter()
+        outputs[precision] = translator([photo])[0]
+        seconds[precision] = time.perf_counter() - start
+    fast = outputs["float32"]
+    fast_seconds, default_seconds = seconds["float32"], seconds[default_precision()]
     evaluator = StyleEvaluator(weights=weights)
     scores = {name: evaluator.score(image, photo, [STYLE])
               for name, image in (("optimize", np.asarray(images.to_uint8(optimized))), ("fast", fast))}
     return {"optimize_seconds": optimize_seconds, "fast_seconds": fast_seconds,
-            "speedup": optimize_seconds / fast_seconds,
+            "speedup": optimize_seconds / fast_seconds, "default_precision": default_precision(),
+            "fast_default_seconds": default_seconds, "speedup_default": optimize_seconds / default_seconds,
             **{f"{name}_{key}": float(getattr(scores[name], key)) for name in scores
                for key in ("content_loss", "style_loss")}}
 
@@ -222,7 +235,9 @@ def format_table(rows: list[dict]) -> str:
     for row in rows:
         if row["kind"] == "optimize" and "error" not in row:
             lines.append(f"\nat {row['size']} px: optimisation path {row['optimize_seconds']:.1f} s, feed-forward "
-                         f"{1e3 * row['fast_seconds']:.0f} ms ({row['speedup']:.0f}x faster); fixed evaluator "
+                         f"{1e3 * row['fast_seconds']:.0f} ms float32 ({row['speedup']:.0f}x faster), "
+                         f"{1e3 * row['fast_default_seconds']:.0f} ms {row['default_precision']} (stylize's default "
+                         f"here, {row['speedup_default']:.0f}x); fixed evaluator "
                          f"style / content loss: optimisation {row['optimize_style_loss']:.4g} / "
                          f"{row['optimize_content_loss']:.4g}, feed-forward {row['fast_style_loss']:.4g} / "
                          f"{row['fast_content_loss']:.4g} ({row['fast_style_loss'] / row['optimize_style_loss']:.2f}x"

@@ -36,3 +36,14 @@ def test_quick_rows_run_through_the_stylize_and_train_paths(bench):
         assert row["peak_rss_bytes"] > 0
     table = bench.format_table(rows)
     assert "adain" in table and "train" in table and "bf16" in table
+
+
+def test_the_quick_optimize_row_times_both_precisions_and_scores_both_results(bench):
+    (spec,) = [s for s in bench.plan(_quick()) if s["kind"] == "optimize"]
+    row = bench.run_row(spec)
+    assert row["default_precision"] in ("float32", "bf16")
+    assert row["speedup"] == pytest.approx(row["optimize_seconds"] / row["fast_seconds"])
+    assert row["speedup_default"] == pytest.approx(row["optimize_seconds"] / row["fast_default_seconds"])
+    assert all(row[key] > 0 for key in ("optimize_style_loss", "fast_style_loss", "optimize_content_loss",
+                                        "fast_content_loss"))
+    assert "stylize's default" in bench.format_table([row])
