@@ -1,0 +1,172 @@
+"""Benchmark of `python -m tfstyle.video`: frames/s, temporal cost, warping error and style loss per engine.
+
+    python experiments/bench_video.py                 # 256 px clip of 24 frames, the fast engine (+ adain / cyclegan)
+    python experiments/bench_video.py --quick         # smoke run: 64 px, 6 frames
+
+The clip is made from a real photo with known motion (`make_clip`: a slow pan and zoom across the bundled
+astronaut photo, or a `--photo`), so it needs no video file. Each row runs one engine with `--temporal flow`
+and `--temporal none` the way the CLI does (`tfstyle.video.job.VideoJob` + the engine + `TemporalBlender`,
+frames written and encoded to H.264), in its own subprocess after loading the model (load time excluded):
+
+* frames/s over the whole job (stylisation, flow and blend, PNG writes, the final encode);
+* the share of each frame's time spent in the temporal machinery (two flows, the mask, the warp and blend);
+* Lai et al.'s warping error of the output on the input's flow (`tfstyle.video.temporal.warping_error`), and
+  the fixed evaluator's mean style / content loss over every 4th frame (`tfstyle.evaluate.StyleEvaluator`).
+
+Engines: `fast` (the bundled network, or `--model_dir`), `adain` with `--adain_model_dir` (the Starry Night as
+the painting), `cyclegan` with `--cyclegan_model_dir`. Results: a table and
+`experiments/results/bench_video_<device>_<date>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+
+import benchmarking  # experiments/benchmarking.py, beside this script
+
+REPO, RESULTS_DIR = benchmarking.REPO, benchmarking.RESULTS_DIR
+PHOTO = os.path.join(REPO, "tfstyle", "assets", "astronaut.jpg")
+STYLE = os.path.join(REPO, "tfstyle", "assets", "vangogh_starry_night.jpg")
+
+
+def make_clip(photo: str, frames: int, size: int):
+    """`frames` square crops of `photo`, `size` px, moving right and down by 2 px a frame and zooming in by 0.5 %
+    a frame (so the flow is not one constant shift): uint8 [size, size, 3] each."""
+    import numpy as np
+
+    from tfstyle import images
+
+    picture = images.load_image(photo)
+    height, width = picture.shape[:2]
+    side = min(height, width) * 0.6
+    clip = []
+    for index in range(frames):
+        crop = side * (1.0 - 0.005 * index)
+        top, left = 0.1 * height + 2 * index * side / size, 0.1 * width + 2 * index * side / size
+        window = picture[int(top):int(top + crop), int(left):int(left + crop)]
+        clip.append(np.asarray(images.to_uint8(images.resize(window, (size, size)))))
+    return clip
+
+
+def _engine(spec: dict):
+    from tfstyle import images
+    from tfstyle.video import engines
+
+    if spec["engine"] == "cyclegan":
+        return engines.cyclegan_engine(spec["model_dir"], "a2b")
+    styles = [images.read_image_uint8(STYLE)] if spec["engine"] == "adain" else []
+    return engines.fast_engine(spec["model_dir"] or None, styles)
+
+
+def run_row(spec: dict) -> dict:
+    import numpy as np
+
+    from tfstyle.evaluate import StyleEvaluator
+    from tfstyle.video import io, job, temporal
+
+    clip = make_clip(spec["photo"], spec["frames"], spec["size"])
+    engine = _engine(spec)
+    engine(clip[0])  # tracing, untimed (the model load is not part of frames/s)
+    blender = temporal.TemporalBlender(spec["strength"] if spec["temporal"] == "flow" else 0.0)
+    engine_seconds, temporal_seconds = [0.0], [0.0]
+
+    def process(index, frame):
+        start = time.perf_counter()
+        stylised = engine(frame)
+        middle = time.perf_counter()
+        output = blender(frame, stylised)
+        engine_seconds[0] += middle - start
+        temporal_seconds[0] += time.perf_counter() - middle
+        return output
+
+    with tempfile.TemporaryDirectory() as folder:
+        source = os.path.join(folder, "in.mp4")
+        io.write_video(clip, source, 24)
+        output = os.path.join(folder, "out.mp4")
+        start = time.perf_counter()
+        job.VideoJob(source, output, {"row": spec}).run(process)
+        seconds = time.perf_counter() - start
+        inputs, outputs = list(io.read_frames(source)), list(io.read_frames(output))
+    evaluator = StyleEvaluator(weights="random" if spec["quick"] else "auto")
+    style = [STYLE] if spec["engine"] != "cyclegan" else [spec["photo"]]
+    scores = [evaluator.score(outputs[i], inputs[i], style) for i in range(0, len(outputs), 4)]
+    return {"frames_per_second": len(clip) / seconds, "seconds": seconds,
+            "temporal_share": temporal_seconds[0] / (engine_seconds[0] + temporal_seconds[0]),
+            "warping_error": temporal.warping_error(inputs, outputs),
+            "style_loss": float(np.mean([s.style_loss for s in scores])),
+            "content_loss": float(np.mean([s.content_loss for s in scores]))}
+
+
+def plan(args) -> list[dict]:
+    common = {"photo": args.photo, "frames": 6 if args.quick else args.frames, "size": 64 if args.quick else args.size,
+              "strength": args.strength, "quick": args.quick}
+    engines = [("fast", args.model_dir)]
+    if args.adain_model_dir:
+        engines.append(("adain", args.adain_model_dir))
+    if args.cyclegan_model_dir:
+        engines.append(("cyclegan", args.cyclegan_model_dir))
+    return [{"engine": engine, "model_dir": model_dir, "temporal": mode, **common}
+            for engine, model_dir in engines for mode in ("flow", "none")]
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [f"{'engine':<9} {'temporal':<8} {'frames/s':>8} {'temporal %':>10} {'warping error':>13} "
+             f"{'style loss':>11}"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"{row['engine']:<9} {row['temporal']:<8} error: {row['error']}")
+            continue
+        lines.append(f"{row['engine']:<9} {row['temporal']:<8} {row['frames_per_second']:>8.2f} "
+                     f"{100 * row['temporal_share']:>9.0f}% {row['warping_error']:>13.4g} {row['style_loss']:>11.4g}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, 6 frames")
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--size", type=int, default=256, help="frame side, px")
+    parser.add_argument("--strength", type=float, default=0.8, help="--temporal_strength of the flow rows")
+    parser.add_argument("--photo", default=PHOTO, help="the photo the clip is cut from")
+    parser.add_argument("--model_dir", default="", help="fast engine: a per-style run (default: the bundled one)")
+    parser.add_argument("--adain_model_dir", default="", help="adds adain rows with this arbitrary-style run")
+    parser.add_argument("--cyclegan_model_dir", default="", help="adds cyclegan rows with this run")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")
+    parser.add_argument("--output", default=None, help="JSON path (default experiments/results/...)")
+    parser.add_argument("--row", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.row:
+        from tfstyle import tf_startup
+
+        tf_startup.install()
+        spec = json.loads(args.row)
+        benchmarking.print_row({**spec, **run_row(spec), "peak_rss_bytes": benchmarking.status_bytes("VmHWM:")})
+        return 0
+    machine = benchmarking.describe_machine()
+    print(f"device: {', '.join(machine['gpus']) or machine['cpu_model']} ({machine['cpu_cores']} cores)", flush=True)
+    rows, started = [], time.perf_counter()
+    for spec in plan(args):
+        rows.append(benchmarking.spawn_row(__file__, spec, args.timeout))
+        print(f"  {spec['engine']} temporal {spec['temporal']}: {rows[-1].get('error', 'done')}", flush=True)
+    print()
+    print(format_table(rows))
+    from tfstyle import files
+
+    device = "gpu" if machine["gpus"] else "cpu"
+    path = args.output or os.path.join(RESULTS_DIR, f"bench_video_{device}_{datetime.date.today().isoformat()}.json")
+    files.write_text(path, json.dumps({"benchmark": "bench_video", "date": datetime.date.today().isoformat(),
+                                       "machine": machine, "settings": vars(args),
+                                       "wall_seconds": time.perf_counter() - started, "rows": rows}, indent=2) + "\n")
+    print(f"\nwrote {os.path.relpath(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
