@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, 6 frames")
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--size", type=int, default=256, help="frame side, px")
-    parser.add_argument("--strength", type=float, default=0.8, help="--temporal_strength of the flow rows")
+    parser.add_argument("--strength", type=float, default=1.0, help="--temporal_strength of the flow rows")
     parser.add_argument("--photo", default=PHOTO, help="the photo the clip is cut from")
     parser.add_argument("--model_dir", default="", help="fast engine: a per-style run (default: the bundled one)")
     parser.add_argument("--adain_model_dir", default="", help="adds adain rows with this arbitrary-style run")

@@ -16,7 +16,7 @@ def bench():
 
 
 def _args(**overrides):
-    values = dict(quick=True, frames=24, size=256, strength=0.8, photo=str(helpers.ASSETS / "astronaut.jpg"),
+    values = dict(quick=True, frames=24, size=256, strength=1.0, photo=str(helpers.ASSETS / "astronaut.jpg"),
                   model_dir="", adain_model_dir="", cyclegan_model_dir="")
     values.update(overrides)
     return argparse.Namespace(**values)

@@ -148,7 +148,7 @@ def test_blending_along_the_flow_halves_the_warping_error_of_a_flickering_clip()
 
     frames = _pan(8, size=(96, 128))
     stylised = _flickering(frames)
-    blender = temporal.TemporalBlender(strength=0.8)
+    blender = temporal.TemporalBlender()  # the defaults: carry fully (s = 1), by copying pixels
     blended = [blender(frame, out) for frame, out in zip(frames, stylised, strict=True)]
     np.testing.assert_array_equal(blended[0], stylised[0])  # nothing to carry into the first frame
     before, after = temporal.warping_error(frames, stylised), temporal.warping_error(frames, blended)
@@ -256,3 +256,19 @@ def test_evaluate_video_reports_less_warping_error_for_the_steadier_clip(tmp_pat
     wrong_mode = helpers.run_module("tfstyle.evaluate", "video", "--output", tmp_path / "flicker", "--input",
                                     tmp_path / "input", "--generated", tmp_path)
     helpers.one_error_line(wrong_mode, "--generated not used by `video`")
+
+
+def test_content_that_changes_is_painted_anew_and_the_rest_is_carried():
+    from tfstyle.video import temporal
+
+    still = _pan(1, size=(96, 128))[0]
+    brighter = still.copy()
+    brighter[:, :64] = np.clip(brighter[:, :64].astype(int) + 80, 0, 255)  # the light changes on the left half
+    first, second = _flickering([still, brighter], seed=3)
+    blender = temporal.TemporalBlender()
+    blender(still, first)
+    output = blender(brighter, second)
+    left, right = (slice(12, -12), slice(12, 52)), (slice(12, -12), slice(76, -12))
+    assert np.mean(output[left] == second[left]) > 0.9  # changed: the new frame's painting
+    assert np.mean(output[right] == first[right]) > 0.9  # unchanged: the previous painting, carried
+

@@ -47,7 +47,8 @@ class VideoArgs:
     direction: str = options.option("a2b", "cyclegan: a2b or b2a", ["a2b", "b2a"])
     temporal: str = options.option("flow", "flow: blend with the previous output along the optical flow; none: "
                                            "frame by frame", list(TEMPORAL_MODES))
-    temporal_strength: float = options.option(0.8, "how much of the carried previous output is kept, in [0, 1]")
+    temporal_strength: float = options.option(1.0, "how much of the carried previous output is kept where the flow "
+                                                   "is reliable, in [0, 1] (below 1 also blurs the strokes)")
     fps: float = options.option(24.0, "frame rate of a frame-folder --input")
 
     def check(self) -> None:

@@ -56,12 +56,14 @@ def _sample_grid(flow_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs + flow_ab[..., 0], ys + flow_ab[..., 1]
 
 
-def warp(image_b: np.ndarray, flow_ab: np.ndarray) -> np.ndarray:
-    """Backward warp: out(x) = image_b(x + flow_ab(x)), bilinear, edges replicated; same dtype and size as
-    `image_b` ([H, W] or [H, W, C], uint8 or float32)."""
+def warp(image_b: np.ndarray, flow_ab: np.ndarray, interpolation: str = "linear") -> np.ndarray:
+    """Backward warp: out(x) = image_b(x + flow_ab(x)), edges replicated; same dtype and size as `image_b`
+    ([H, W] or [H, W, C], uint8 or float32). `interpolation` "linear" (bilinear) or "nearest" (copies pixels:
+    carried frame after frame, it keeps a painted texture sharp where bilinear blurs it a little each time)."""
     cv2 = _cv2()
     map_x, map_y = _sample_grid(flow_ab)
-    return cv2.remap(np.ascontiguousarray(image_b), map_x, map_y, interpolation=cv2.INTER_LINEAR,
+    modes = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+    return cv2.remap(np.ascontiguousarray(image_b), map_x, map_y, interpolation=modes[interpolation],
                      borderMode=cv2.BORDER_REPLICATE)
 
 
