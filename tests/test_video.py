@@ -272,3 +272,29 @@ def test_content_that_changes_is_painted_anew_and_the_rest_is_carried():
     assert np.mean(output[left] == second[left]) > 0.9  # changed: the new frame's painting
     assert np.mean(output[right] == first[right]) > 0.9  # unchanged: the previous painting, carried
 
+
+
+@pytest.mark.parametrize("engine", ["adain", "cyclegan"])
+def test_video_cli_runs_the_other_engines_on_a_short_clip(tmp_path, engine):
+    """Each engine on a 3-frame clip, from a tiny run trained here (random VGG, narrow models)."""
+    from tfstyle.cyclegan import config as cyclegan_config
+    from tfstyle.cyclegan import trainer
+    from tfstyle.fast import config as fast_config
+    from tfstyle.fast import task
+
+    sets = helpers.make_two_domain_set(tmp_path / "sets", count_a=3, count_b=2)
+    run = tmp_path / "run"
+    if engine == "adain":
+        task.train(fast_config.tiny(arbitrary=True, style_dir=str(sets / "B"), content_dir=str(sets / "A"),
+                                    model_dir=str(run), steps=1))
+        extra = ["--style", helpers.ASSETS / "vangogh_starry_night.jpg", "--alpha", "0.5"]
+    else:
+        trainer.train(cyclegan_config.tiny(domain_a=str(sets / "A"), domain_b=str(sets / "B"), model_dir=str(run),
+                                           max_steps=1))
+        extra = ["--direction", "b2a"]
+    _clip_with_audio(tmp_path / "in.mp4", _pan(3))
+    result = helpers.run_module("tfstyle.video", "--input", tmp_path / "in.mp4", "--output", tmp_path / "out.mkv",
+                                "--engine", engine, "--model_dir", run, *extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = io.probe(tmp_path / "out.mkv")
+    assert (info.frames, info.width, info.height, info.has_audio) == (3, 64, 48, True)
