@@ -97,6 +97,14 @@ def test_bad_files_are_refused_by_name(tmp_path):
     (tmp_path / "text.mp4").write_text("not a video")
     with pytest.raises(ValueError, match="not a video file"):
         io.probe(tmp_path / "text.mp4")
+    with pytest.raises(ValueError, match="is an image"):  # FFmpeg would take it for a one-frame video
+        io.probe(PHOTO)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    images.save_image(mixed / "1.png", _pan(1)[0])
+    images.save_image(mixed / "2.png", _pan(1, size=(40, 64))[0])
+    with pytest.raises(ValueError, match="differ in size: 1.png is 64x48 px, 2.png is not"):
+        io.probe(mixed)
     with pytest.raises(ValueError, match="no frames"):
         io.write_video([], tmp_path / "empty.mp4", 24)
     assert not (tmp_path / "empty.mp4").exists()

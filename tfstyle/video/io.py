@@ -89,12 +89,21 @@ def probe(path: str | os.PathLike, folder_fps: fractions.Fraction | float = DEFA
     """
     path = os.fspath(path)
     if os.path.isdir(path):
+        from tfstyle import data
+
         frames = list_frames(path)
-        first = images.read_image_uint8(frames[0])
-        return VideoInfo(path, first.shape[1], first.shape[0], fractions.Fraction(folder_fps).limit_denominator(100000),
+        sizes = data.validate_image_files(frames)  # headers only: (height, width) each
+        odd = next((frame for frame, size in zip(frames, sizes, strict=True) if size != sizes[0]), None)
+        if odd is not None:
+            raise ValueError(f"the frames of {path} differ in size: {os.path.basename(frames[0])} is "
+                             f"{sizes[0][1]}x{sizes[0][0]} px, {os.path.basename(odd)} is not")
+        return VideoInfo(path, sizes[0][1], sizes[0][0], fractions.Fraction(folder_fps).limit_denominator(100000),
                          len(frames), is_folder=True)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path}")
+    if images.is_image_file(path):  # FFmpeg would read it as a one-frame video
+        raise ValueError(f"not a video file: {path} is an image (python -m tfstyle.fast.stylize stylises images; "
+                         "a folder of numbered frames is a video)")
     with _open(path) as container:
         if not container.streams.video:
             raise ValueError(f"no video stream in {path}")
