@@ -29,6 +29,18 @@ def option(default: Any, help_text: str, choices: Iterable[str] | None = None, *
     return dataclasses.field(default=default, metadata=metadata(help_text, choices=choices, **extra))
 
 
+# The ways to keep a photo's colours (`tfstyle.colour` implements them): the optimisation path's and the
+# feed-forward networks' --preserve_colors, declared here so that configs can name them before TensorFlow loads.
+PRESERVE_COLORS = ("none", "luminance", "histogram")
+
+
+def check_alpha(alpha: float) -> None:
+    """Checks an arbitrary-style network's strength `--alpha` (0: the photo back, 1: full style); ValueError
+    unless 0 <= alpha <= 1. TensorFlow-free, like `check_blend`."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"--alpha must be in [0, 1] (0: the photo back, 1: full style), got {alpha}")
+
+
 def check_blend(blend, count: int | None) -> None:
     """Checks `--style_blend` weights against the `--style` images they weigh (TensorFlow-free, so configs call
     it before anything loads): one weight per image (when `count` is known), all >= 0, not all 0; empty means

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfstyle import geometry, losses
+from tfstyle import geometry, losses, options
 from tfstyle.fast import models
 from tfstyle.fast.config import ASSETS, BUNDLED_ARBITRARY, BUNDLED_MODEL, TASK, FastTrainConfig  # noqa: F401
 from tfstyle.training import rundir
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "weights.npz"  # a bundled model's weights: float16 arrays "0", "1", ... in `model.weights` order
 STYLE_SIZE = 512  # long side, px, paintings are resized to before an arbitrary network reads their statistics
-PRESERVE_COLORS = ("none", "luminance", "histogram")
 
 
 @dataclasses.dataclass
@@ -71,14 +70,14 @@ class FastModel:
         """Blended relu4_1 statistics of `styles` (RGB images: uint8 [H, W, 3], or float in [0, 1]), each
         resized to a long side of `style_size` px first (None: as given): (mean, std), float32 [1, 512] each,
         sum_k w_k mu_k and sum_k w_k sigma_k with the `blend` weights normalised to sum 1 (default equal)."""
-        from tfstyle import images, loss_targets, options
+        from tfstyle import images, loss_targets
 
         if not self.arbitrary:
             raise ValueError("a per-style network has its style built in; styles are for arbitrary-style models")
         if not styles:
             raise ValueError(f"{self.name} is an arbitrary-style network: give it at least one --style image")
         options.check_blend(blend, len(styles))
-        weights = loss_targets.normalised(blend if blend is not None else [1.0] * len(styles), len(styles))
+        weights = loss_targets.normalised(blend or (), len(styles))  # empty: equal weights
         mean = std = 0.0
         for style, weight in zip(styles, weights, strict=True):
             image = images.as_image(style, "style")
@@ -100,7 +99,7 @@ class FastModel:
             ValueError: styles for a per-style model or none for an arbitrary one, alpha outside [0, 1], or a
                 blend whose count does not match the styles.
         """
-        check_alpha(alpha)
+        options.check_alpha(alpha)
         if not self.arbitrary:
             if styles:
                 raise ValueError(f"{self.name} is a per-style network (its style is built in): it takes no "
@@ -133,18 +132,11 @@ class FastModel:
         `stylizer` takes them, then `preserve_colors` ("none", "luminance", "histogram") on each result.
         Repeated calls reuse the traced network (an arbitrary model's new style or alpha is a weight update).
         """
-        if preserve_colors not in PRESERVE_COLORS:
-            raise ValueError(f"--preserve_colors must be one of {', '.join(PRESERVE_COLORS)}, got {preserve_colors!r}")
+        check_preserve_colors(preserve_colors)  # before the network runs
         network = self.stylizer(styles, blend, alpha, style_size)
         outputs = self.translator(network, strategy)(photos, batch_size=batch_size)
         return [preserve_colors_of(output, np.asarray(photo), preserve_colors)
                 for output, photo in zip(outputs, photos, strict=True)]
-
-
-def check_alpha(alpha: float) -> None:
-    """Raises ValueError unless 0 <= alpha <= 1."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"--alpha must be in [0, 1] (0: the photo back, 1: full style), got {alpha}")
 
 
 PRECISIONS = ("auto", "float32", "bf16")
@@ -282,11 +274,16 @@ def preserve_colors_of(stylised_uint8: np.ndarray, photo_uint8: np.ndarray, mode
     """
     from tfstyle import colour, images
 
-    if mode not in PRESERVE_COLORS:
-        raise ValueError(f"--preserve_colors must be one of {', '.join(PRESERVE_COLORS)}, got {mode!r}")
+    check_preserve_colors(mode)
     if mode == "none":
         return stylised_uint8
     stylised, photo = images.to_float(stylised_uint8), images.to_float(photo_uint8)
     kept = colour.recombine_luminance(stylised, photo) if mode == "luminance" else colour.match_color(stylised, photo)
     return np.asarray(images.to_uint8(kept))
+
+
+def check_preserve_colors(mode: str) -> None:
+    """ValueError unless `mode` is one of `tfstyle.options.PRESERVE_COLORS`."""
+    if mode not in options.PRESERVE_COLORS:
+        raise ValueError(f"--preserve_colors must be one of {', '.join(options.PRESERVE_COLORS)}, got {mode!r}")
 

@@ -49,7 +49,7 @@ class StylizeArgs:
                                     ["auto", "float32", "bf16"])
     preserve_colors: str = options.option("none", "keep the photo's colours: luminance (the result's luma, the "
                                           "photo's chroma) or histogram (colour statistics matched)",
-                                          ["none", "luminance", "histogram"])
+                                          options.PRESERVE_COLORS)
 
 
     def check(self) -> None:
@@ -58,8 +58,7 @@ class StylizeArgs:
 
         if self.batch_size < 1:
             raise ValueError(f"--batch_size must be >= 1, got {self.batch_size}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"--alpha must be in [0, 1] (0: the photo back, 1: full style), got {self.alpha}")
+        options.check_alpha(self.alpha)
         if self.style_size < 8:
             raise ValueError(f"--style_size must be >= 8 px, got {self.style_size}")
         if self.style_blend and not self.style:

@@ -16,7 +16,7 @@ from tfstyle import distribute, features, options
 from tfstyle.loss_targets import STYLE_LOSSES
 
 OPTIMIZERS = ("lbfgs", "adam")
-PRESERVE_COLORS = ("none", "luminance", "histogram")
+PRESERVE_COLORS = options.PRESERVE_COLORS
 STRATEGIES = distribute.LOCAL_STRATEGIES  # one process: the optimisation path has no cluster mode
 INITS = ("content", "noise", "style")
 # Precision of the VGG passes -> `tfstyle.distribute` precision name (its dtype policy). Losses, Grams and

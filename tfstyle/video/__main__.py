@@ -43,7 +43,7 @@ class VideoArgs:
     style_blend: tuple[float, ...] = options.option((), "adain: weights of the --style paintings")
     alpha: float = options.option(1.0, "adain: strength in [0, 1]")
     preserve_colors: str = options.option("none", "fast / adain: keep the frames' colours",
-                                          ["none", "luminance", "histogram"])
+                                          options.PRESERVE_COLORS)
     direction: str = options.option("a2b", "cyclegan: a2b or b2a", ["a2b", "b2a"])
     temporal: str = options.option("flow", "flow: blend with the previous output along the optical flow; none: "
                                            "frame by frame", list(TEMPORAL_MODES))
@@ -70,8 +70,7 @@ class VideoArgs:
                              "tfstyle.fast.train --arbitrary; none ships with this version)")
         if self.engine != "adain" and (self.style or self.style_blend or self.alpha != 1.0):
             raise ValueError(f"--style, --style_blend and --alpha are for --engine adain, not {self.engine}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"--alpha must be in [0, 1], got {self.alpha}")
+        options.check_alpha(self.alpha)
         if not 0.0 <= self.temporal_strength <= 1.0:
             raise ValueError(f"--temporal_strength must be in [0, 1], got {self.temporal_strength}")
         if self.fps <= 0:
