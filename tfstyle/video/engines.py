@@ -26,10 +26,13 @@ def fast_engine(model_dir: str | None = None, styles: Sequence[np.ndarray] = (),
     from tfstyle.fast import inference
 
     model = inference.load_model(model_dir, precision=precision)
-    model.stylizer(styles, blend, alpha)  # refuses bad styles / alpha now, before the first frame
+    inference.check_preserve_colors(preserve_colors)
+    # The paintings' statistics are read once here (refusing bad styles or alpha before the first frame), not
+    # per frame: every frame runs the same network through one traced translator.
+    translator = model.translator(model.stylizer(styles, blend, alpha))
 
     def run(frame: np.ndarray) -> np.ndarray:
-        return model.stylize([frame], styles, blend, alpha, preserve_colors)[0]
+        return inference.preserve_colors_of(translator([frame])[0], frame, preserve_colors)
 
     return run
 
