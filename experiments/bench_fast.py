@@ -50,20 +50,14 @@ def _photo(size: int):
 
 
 def _network(spec: dict):
+    """The bundled (or `model_dir`) network in the row's precision, loaded the way `fast.stylize` loads it."""
     from tfstyle import distribute
     from tfstyle.fast import inference, models
 
-    policy = "none" if spec["precision"] == "float32" else spec["precision"]  # distribute.PRECISIONS
     if spec.get("tiny"):
-        with distribute.dtype_policy(policy):
+        with distribute.dtype_policy("none" if spec["precision"] == "float32" else spec["precision"]):
             return models.build_transformer(8, 1)
-    transformer, config = inference.load_transformer(spec.get("model_dir") or None)
-    if spec["precision"] == "float32":
-        return transformer
-    with distribute.dtype_policy(policy):
-        copy = models.build_transformer(config.filters, config.residual_blocks)
-    copy.set_weights(transformer.get_weights())
-    return copy
+    return inference.load_model(spec.get("model_dir") or None, precision=spec["precision"]).network
 
 
 def _adain_model(spec: dict):

@@ -159,9 +159,9 @@ def main(argv=None) -> int:
     print(format_table(rows))
     from tfstyle import files
 
-    device = "gpu" if machine["gpus"] else "cpu"
-    path = args.output or os.path.join(RESULTS_DIR, f"bench_video_{device}_{datetime.date.today().isoformat()}.json")
-    files.write_text(path, json.dumps({"benchmark": "bench_video", "date": datetime.date.today().isoformat(),
+    date = datetime.date.today().isoformat()
+    path = args.output or os.path.join(RESULTS_DIR, f"bench_video_{benchmarking.device_tag(machine)}_{date}.json")
+    files.write_text(path, json.dumps({"benchmark": "bench_video", "date": date,
                                        "machine": machine, "settings": vars(args),
                                        "wall_seconds": time.perf_counter() - started, "rows": rows}, indent=2) + "\n")
     print(f"\nwrote {os.path.relpath(path)}")
