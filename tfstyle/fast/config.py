@@ -35,6 +35,7 @@ TASK = "fast_style"  # config.json's "task" key
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
 BUNDLED_MODEL = os.path.join(ASSETS, "models", "starry_night")  # the per-style network `stylize` uses by default
 BUNDLED_ARBITRARY = os.path.join(ASSETS, "models", "adain")  # an arbitrary-style network, when one ships
+PRECISIONS = ("auto", "float32", "bf16")  # inference precisions (`tfstyle.fast.inference.resolve_precision`)
 
 # Johnson et al.'s layers on VGG19 (see the module docstring); features.py checks the names when it builds the VGG.
 CONTENT_LAYERS = ("block2_conv2",)

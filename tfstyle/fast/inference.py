@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tfstyle import geometry, losses, options
 from tfstyle.fast import models
-from tfstyle.fast.config import ASSETS, BUNDLED_ARBITRARY, BUNDLED_MODEL, TASK, FastTrainConfig  # noqa: F401
+from tfstyle.fast.config import BUNDLED_ARBITRARY, BUNDLED_MODEL, PRECISIONS, TASK, FastTrainConfig  # noqa: F401
 from tfstyle.training import rundir
 
 logger = logging.getLogger(__name__)
@@ -137,9 +137,6 @@ class FastModel:
         outputs = self.translator(network, strategy)(photos, batch_size=batch_size)
         return [preserve_colors_of(output, np.asarray(photo), preserve_colors)
                 for output, photo in zip(outputs, photos, strict=True)]
-
-
-PRECISIONS = ("auto", "float32", "bf16")
 
 
 def resolve_precision(precision: str) -> tuple[str, str]:

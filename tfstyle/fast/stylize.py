@@ -25,6 +25,7 @@ import logging
 import os
 
 from tfstyle import cli, distribute, options
+from tfstyle.fast.config import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,10 @@ class StylizeArgs:
     alpha: float = options.option(1.0, "arbitrary-style models: strength in [0, 1] (0: the photo back)")
     precision: str = options.option("auto", "auto: bf16 where the hardware is fast at it (a GPU of compute "
                                     "capability >= 8, a CPU with AVX512-BF16 or AMX), else float32",
-                                    ["auto", "float32", "bf16"])
+                                    PRECISIONS)
     preserve_colors: str = options.option("none", "keep the photo's colours: luminance (the result's luma, the "
                                           "photo's chroma) or histogram (colour statistics matched)",
                                           options.PRESERVE_COLORS)
-
 
     def check(self) -> None:
         """What can be checked before TensorFlow loads: numbers, blend count, the style files and model folder."""
@@ -108,7 +108,7 @@ def main(argv: list[str]) -> None:
 
     inputs, outputs, folder_mode = image_inference.plan_outputs(input_path, output_path)
     styles = [images.read_image_uint8(path) for path in args.style]  # unreadable: one error line, nothing written
-    from tfstyle.fast import inference, models
+    from tfstyle.fast import inference
 
     strategy = distribute.make_strategy("auto")  # every local GPU
     precision, reason = inference.resolve_precision(args.precision)
@@ -116,7 +116,7 @@ def main(argv: list[str]) -> None:
     model = inference.load_model(model_dir or None, strategy=strategy, precision=precision)
     with strategy.scope():
         network = model.stylizer(styles, args.style_blend or None, args.alpha, args.style_size)
-    translator = image_inference.Translator(network, strategy, models.VALUE_RANGE, multiple=model.multiple)
+    translator = model.translator(network, strategy)
     finish = None
     if args.preserve_colors != "none":
         finish = lambda stylised, photo: inference.preserve_colors_of(stylised, photo, args.preserve_colors)  # noqa: E731
