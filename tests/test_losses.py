@@ -98,6 +98,14 @@ def test_total_variation_matches_numpy(rng):
     np.testing.assert_allclose(losses.total_variation_loss(image).numpy(), expected, rtol=1e-5)
 
 
+
+def test_temporal_loss_is_ruders_weighted_mean_over_pixels_and_channels(rng):
+    image, previous = rng.uniform(size=(2, 5, 4, 3)), rng.uniform(size=(2, 5, 4, 3))
+    weights = (rng.uniform(size=(2, 5, 4, 1)) > 0.5).astype(np.float32)
+    expected = np.mean([np.sum(weights[b] * (image[b] - previous[b]) ** 2) / (5 * 4 * 3) for b in range(2)])
+    np.testing.assert_allclose(losses.temporal_loss(image, previous, weights).numpy(), expected, rtol=1e-5)
+    assert float(losses.temporal_loss(image, previous, np.zeros_like(weights))) == 0.0  # occluded: free
+
 # ---------------------------------------------------------------------------------------------
 # CycleGAN
 # ---------------------------------------------------------------------------------------------

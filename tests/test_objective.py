@@ -55,3 +55,18 @@ def test_loss_fn_is_zero_content_at_the_content_and_differentiable(extractor, rn
         value, _ = tf.function(loss_fn)(x)
     gradient = tape.gradient(value, x)
     assert gradient.shape == x.shape and float(tf.reduce_sum(tf.abs(gradient))) > 0
+
+
+def test_a_video_frame_adds_the_weighted_temporal_term(extractor, rng):
+    content = rng.uniform(size=(1, 8, 8, 3)).astype(np.float32)
+    targets = objective.content_targets(extractor, content, ["high"])
+    grams = objective.blended_grams(extractor, [content], [1.0], ["low"])
+    still = objective.make_loss_fn(extractor, targets, grams, {"low": 1.0}, 1.0, 1.0, 0.5)
+    previous = rng.uniform(size=(1, 8, 8, 3)).astype(np.float32)
+    weights = np.ones((1, 8, 8, 1), np.float32)
+    frame = objective.make_loss_fn(extractor, targets, grams, {"low": 1.0}, 1.0, 1.0, 0.5,
+                                   temporal=(previous, weights), temporal_weight=3.0)
+    x = tf.constant(rng.uniform(size=(1, 8, 8, 3)).astype(np.float32))
+    (base, _), (total, terms) = still(x), frame(x)
+    assert float(terms["temporal"]) == pytest.approx(float(np.mean((np.asarray(x) - previous) ** 2)), rel=1e-5)
+    assert float(total) == pytest.approx(float(base) + 3.0 * float(terms["temporal"]), rel=1e-5)

@@ -3,7 +3,8 @@
 Style transfer (Gatys, Ecker & Bethge 2016, "Image Style Transfer Using Convolutional Neural
 Networks"): `gram_matrix`, `content_loss`, `style_loss`, `total_variation_loss`; and the mean +
 covariance alternative to the Gram loss, `mean_cov_style_loss` (2-Wasserstein between Gaussians) with
-`feature_mean`, `covariance_from_moments`, `psd_sqrt`. They return scalars and compute in float32.
+`feature_mean`, `covariance_from_moments`, `psd_sqrt`; for video, Ruder et al.'s `temporal_loss`. They
+return scalars and compute in float32.
 
 CycleGAN (Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent
 Adversarial Networks"): `lsgan_*`, `vanilla_*`, `cycle_loss`, `identity_loss`. They return
@@ -218,6 +219,26 @@ def total_variation_loss(image) -> tf.Tensor:
     down = tf.reduce_sum(tf.abs(image[:, 1:, :, :] - image[:, :-1, :, :]), axis=[1, 2, 3])
     right = tf.reduce_sum(tf.abs(image[:, :, 1:, :] - image[:, :, :-1, :]), axis=[1, 2, 3])
     return tf.reduce_mean((down + right) / pixels)
+
+
+def temporal_loss(image, previous, weights) -> tf.Tensor:
+    """Short-term temporal loss of video style transfer (Ruder, Dosovitskiy & Brox 2016, eq. 7):
+
+        L_temporal(x, w, c) = (1 / D) * sum_k c_k (x_k - w_k)^2,   D = H W C,
+
+    with w the previous stylised frame warped onto this one by the optical flow and c the per-pixel
+    weights (1 where the flow is reliable, 0 where the pixel was occluded); averaged over the batch.
+
+    Args:
+        image: float [B, H, W, C], the frame being optimised, [0, 1].
+        previous: float [B, H, W, C], the warped previous output, same range.
+        weights: float [B, H, W, 1] (or [B, H, W, C]) in [0, 1].
+
+    Returns:
+        float32 scalar, in squared [0, 1] units.
+    """
+    # [B, H, W, 1] weights broadcast over the channels, so the mean divides by B H W C.
+    return tf.reduce_mean(_f32(weights) * tf.square(_f32(image) - _f32(previous)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The style-transfer objective (Gatys et al. 2016, eq. 7 plus a total-variation prior):
 
     L_total(x) = alpha * L_content(x, p) + beta * sum_l w_l E_l(x, a) + gamma * TV(x)
+                 [+ lambda * L_temporal(x, w, c)  for a video frame, Ruder et al. 2016]
 
 with the per-layer terms from `tfstyle.losses`. The targets (content features p, blended Gram
 matrices sum_k b_k A_k of the style images a_k) come from `tfstyle.loss_targets`, computed once per
@@ -32,6 +33,8 @@ def make_loss_fn(
     style_weight: float,
     tv_weight: float,
     style_loss: str = "gram",
+    temporal: tuple[tf.Tensor, tf.Tensor] | None = None,
+    temporal_weight: float = 0.0,
 ) -> LossFn:
     """Builds loss_fn(x) -> (total, {"content", "style", "tv"}) for x float32 [B, H, W, 3] in [0, 1].
 
@@ -48,6 +51,9 @@ def make_loss_fn(
         content_weight, style_weight, tv_weight: alpha, beta, gamma.
         style_loss: "gram" (E_l = `losses.style_loss`, Gatys et al.) or "mean_cov"
             (E_l = `losses.mean_cov_style_loss`, 2-Wasserstein between Gaussians).
+        temporal: for a video frame, (w, c): the previous output warped onto this frame, float32
+            [B, H, W, 3] in [0, 1], and its per-pixel weights float32 [B, H, W, 1] in [0, 1]; adds
+            `temporal_weight` * `losses.temporal_loss` and reports it as "temporal". None: no such term.
     """
     if style_loss not in STYLE_LOSSES:
         raise ValueError(f"unknown style loss {style_loss!r}: use one of {', '.join(STYLE_LOSSES)}")
@@ -68,6 +74,10 @@ def make_loss_fn(
                           for layer in style_layers])
         tv = losses.total_variation_loss(x)
         total = content_weight * content + style_weight * style + tv_weight * tv
-        return total, {"content": content, "style": style, "tv": tv}
+        terms = {"content": content, "style": style, "tv": tv}
+        if temporal is not None:
+            terms["temporal"] = losses.temporal_loss(x, *temporal)
+            total = total + temporal_weight * terms["temporal"]
+        return total, terms
 
     return loss_fn

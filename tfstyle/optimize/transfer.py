@@ -79,10 +79,14 @@ class Stylizer:
         styles: style images float32 [H, W, 3] in [0, 1].
         config: a resolved, validated `OptimizeConfig` (see `resolve`).
         strategy: the tf.distribute strategy whose replicas share each batch.
+        temporal_weight: lambda of Ruder et al.'s temporal loss, for stages begun with `temporal` (video
+            frames; `tfstyle.video.engines.OptimizeEngine`).
     """
 
-    def __init__(self, styles: Sequence[np.ndarray], config: OptimizeConfig, strategy: tf.distribute.Strategy):
+    def __init__(self, styles: Sequence[np.ndarray], config: OptimizeConfig, strategy: tf.distribute.Strategy,
+                 temporal_weight: float = 0.0):
         self.config = config
+        self.temporal_weight = temporal_weight
         self.strategy = strategy
         self.styles = list(styles)
         self.blend = objective.normalised(config.style_blend, len(self.styles))
@@ -107,7 +111,9 @@ class Stylizer:
 
     # -- targets ---------------------------------------------------------------------------------
 
-    def _prepare_content(self, content: tf.Tensor) -> tf.Tensor:
+    def prepare_content(self, content) -> tf.Tensor:
+        """An image as the optimisation sees it: its luminance in 3 channels under `preserve_colors="luminance"`,
+        else unchanged (float32 [..., H, W, 3] in [0, 1])."""
         if self.config.preserve_colors == "luminance":
             return colour.luminance(content)
         return content
@@ -147,21 +153,21 @@ class Stylizer:
         init = self.config.init
         batch, size = contents.shape[0], contents.shape[1:3]
         if init == "content":
-            return np.asarray(self._prepare_content(contents))
+            return np.asarray(self.prepare_content(contents))
         if init == "noise":
             noise = tf.random.stateless_uniform((batch, *size, 3), seed=[self.config.seed, 0])
             return np.asarray(noise)
         if init == "style":
-            style = self._prepare_content(images.resize(self.styles[0], size))
+            style = self.prepare_content(images.resize(self.styles[0], size))
             return np.repeat(np.asarray(style)[None], batch, axis=0)
-        start = self._prepare_content(images.resize(images.load_image(os.path.expanduser(init)), size))
+        start = self.prepare_content(images.resize(images.load_image(os.path.expanduser(init)), size))
         return np.repeat(np.asarray(start)[None], batch, axis=0)
 
     def loss_function(self, contents: np.ndarray, stage_long_side: int) -> solvers.LossFn:
         """The objective a stage of `contents` (float32 [B, H, W, 3] in [0, 1], the stage's size) optimises,
         as a plain `solvers.LossFn` on one device: the same targets and weights as `begin_stage` uses."""
         grams = tf.nest.map_structure(tf.constant, self._stacked_grams(contents, stage_long_side))
-        prepared = tf.constant(np.asarray(self._prepare_content(contents)))
+        prepared = tf.constant(np.asarray(self.prepare_content(contents)))
         targets = objective.content_targets(self.extractor, prepared, self.content_layers)
         return self._loss_fn(targets, grams)
 
@@ -182,10 +188,11 @@ class Stylizer:
     def _mean(self, value) -> float:
         return float(np.mean([float(v) for v in self.strategy.experimental_local_results(value)]))
 
-    def _loss_fn(self, content_features, grams):
+    def _loss_fn(self, content_features, grams, temporal=None):
         c = self.config
         return objective.make_loss_fn(self.extractor, content_features, grams, self.style_layer_weights,
-                                      c.content_weight, c.style_weight, c.tv_weight, c.style_loss)
+                                      c.content_weight, c.style_weight, c.tv_weight, c.style_loss,
+                                      temporal=temporal, temporal_weight=self.temporal_weight)
 
     def _compiled(self):
         """(init_fn, run_fn) tf.functions over strategy.run, built once per run."""
@@ -193,13 +200,15 @@ class Stylizer:
             return self._functions["init"], self._functions["run"]
         c = self.config
 
-        def replica_init(content, grams, x0):
+        # `temporal` is None (a still image: traced without the term) or (warped previous output, weights).
+        def replica_init(content, grams, x0, temporal):
             targets = objective.content_targets(self.extractor, content, self.content_layers)
-            state = solvers.init(c.optimizer, self._loss_fn(targets, grams), x0, history_size=c.lbfgs_history)
+            state = solvers.init(c.optimizer, self._loss_fn(targets, grams, temporal), x0,
+                                 history_size=c.lbfgs_history)
             return targets, state
 
-        def replica_run(targets, grams, state, iterations):
-            return solvers.run(c.optimizer, self._loss_fn(targets, grams), state, iterations,
+        def replica_run(targets, grams, state, iterations, temporal):
+            return solvers.run(c.optimizer, self._loss_fn(targets, grams, temporal), state, iterations,
                                learning_rate=c.learning_rate)
 
         # autograph=False: the solvers, losses and extractor use no Python control flow on tensors (their
@@ -208,29 +217,35 @@ class Stylizer:
         replica_run = tf.function(replica_run, jit_compile=c.jit or None, autograph=False)
 
         @functools.partial(tf.function, autograph=False)
-        def init_fn(content, grams, x0):
-            return self.strategy.run(replica_init, args=(content, grams, x0))
+        def init_fn(content, grams, x0, temporal):
+            return self.strategy.run(replica_init, args=(content, grams, x0, temporal))
 
         @functools.partial(tf.function, autograph=False)
-        def run_fn(targets, grams, state, iterations):
-            return self.strategy.run(replica_run, args=(targets, grams, state, iterations))
+        def run_fn(targets, grams, state, iterations, temporal):
+            return self.strategy.run(replica_run, args=(targets, grams, state, iterations, temporal))
 
         self._functions = {"init": init_fn, "run": run_fn}
         return init_fn, run_fn
 
-    def begin_stage(self, contents: np.ndarray, stage_long_side: int, x0: np.ndarray) -> StageRun:
+    def begin_stage(self, contents: np.ndarray, stage_long_side: int, x0: np.ndarray,
+                    temporal: tuple[np.ndarray, np.ndarray] | None = None) -> StageRun:
         """Targets and solver state of one stage, on the replicas, ready to `run`.
 
         Args:
             contents: float32 [B, H, W, 3] in [0, 1] at the stage's size; B a multiple of the replicas.
             stage_long_side: the stage's long side in px (sizes the style images).
             x0: float32 [B, H, W, 3], the starting images.
+            temporal: for video frames, (w float32 [B, H, W, 3], c float32 [B, H, W, 1]): the previous outputs
+                warped onto these frames (as `prepare_content` sees images) and where they are reliable; the
+                stage then adds `temporal_weight` x Ruder et al.'s temporal loss (`objective.make_loss_fn`).
         """
         init_fn, run_fn = self._compiled()
         grams = self._split_grams(self._stacked_grams(contents, stage_long_side))
-        prepared = np.asarray(self._prepare_content(contents))
-        targets, state = init_fn(self._split(prepared), grams, self._split(x0))
-        return StageRun(self, run_fn, targets, grams, state)
+        prepared = np.asarray(self.prepare_content(contents))
+        if temporal is not None:
+            temporal = tuple(self._split(np.asarray(value, np.float32)) for value in temporal)
+        targets, state = init_fn(self._split(prepared), grams, self._split(x0), temporal)
+        return StageRun(self, run_fn, targets, grams, state, temporal)
 
     def optimize_batch(self, contents: np.ndarray, callback: Callback | None, chunk_size: int) -> np.ndarray:
         """Stylises a batch of same-size content images float32 [B, H, W, 3] -> [B, H, W, 3] in [0, 1].
@@ -292,11 +307,12 @@ class StageRun:
     """One stage of one batch in progress (from `Stylizer.begin_stage`): the solver state on the replicas
     and the compiled chunk of iterations that `stylize()` runs between two progress reports."""
 
-    def __init__(self, stylizer: Stylizer, run_fn, targets, grams, state):
+    def __init__(self, stylizer: Stylizer, run_fn, targets, grams, state, temporal=None):
         self._stylizer = stylizer
         self._run_fn = run_fn
         self._targets = targets
         self._grams = grams
+        self._temporal = temporal
         self.state = state
 
     def run(self, iterations: int) -> tuple[float, dict[str, float]]:
@@ -304,9 +320,11 @@ class StageRun:
 
         Returns:
             (loss, terms): mean over the replicas of the total loss and of each unweighted term
-            ("content", "style", "tv") that the solver reports (see `solvers.adam_run` / `lbfgs_run`).
+            ("content", "style", "tv", and "temporal" for a video frame) that the solver reports (see
+            `solvers.adam_run` / `lbfgs_run`).
         """
-        self.state, loss, terms = self._run_fn(self._targets, self._grams, self.state, tf.constant(iterations))
+        self.state, loss, terms = self._run_fn(self._targets, self._grams, self.state, tf.constant(iterations),
+                                               self._temporal)
         mean = self._stylizer._mean  # noqa: SLF001 - the stylizer's own replica helpers
         return mean(loss), {name: mean(value) for name, value in terms.items()}
 
