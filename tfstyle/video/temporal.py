@@ -30,6 +30,25 @@ import numpy as np
 
 from tfstyle.video import flow as flow_lib
 
+MAX_CHANGE = 0.1
+
+
+def reliable_flow(frame: np.ndarray, previous: np.ndarray, max_change: float = MAX_CHANGE
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Where the previous output can be carried onto `frame`: (w, c) with w = flow(frame -> previous), float32
+    [H, W, 2] px, and c float32 [H, W] in {0, 1}: the forward-backward check times the photometric check (mean
+    RGB change along w at most `max_change`, in [0, 1] units). Both temporal methods use it: the blend below and
+    the optimisation engine's temporal loss (`engines.OptimizeEngine`).
+
+    Args:
+        frame, previous: the input frames x_t and x_{t-1}, uint8 [H, W, 3].
+    """
+    forward = flow_lib.flow(frame, previous)  # x_t -> x_{t-1}
+    backward = flow_lib.flow(previous, frame)
+    seen = flow_lib.warp(previous, forward).astype(np.float32)
+    same = np.abs(frame.astype(np.float32) - seen).mean(axis=-1) <= 255.0 * max_change
+    return forward, flow_lib.consistency_mask(forward, backward) * same
+
 
 @dataclasses.dataclass
 class TemporalBlender:
@@ -42,7 +61,8 @@ class TemporalBlender:
     """
 
     strength: float = 1.0
-    max_change: float = 0.1
+    max_change: float = MAX_CHANGE
+    interpolation: str = "nearest"
     _previous_input: np.ndarray | None = None
     _previous_output: np.ndarray | None = None
 
@@ -58,12 +78,9 @@ class TemporalBlender:
         """frame: the input x_t, uint8 [H, W, 3]; stylised: y_t, uint8 [H, W, 3]. Returns o_t, uint8."""
         output = stylised
         if self.strength > 0 and self._previous_output is not None:
-            forward = flow_lib.flow(frame, self._previous_input)  # x_t -> x_{t-1}
-            backward = flow_lib.flow(self._previous_input, frame)
-            seen = flow_lib.warp(self._previous_input, forward).astype(np.float32)
-            same = np.abs(frame.astype(np.float32) - seen).mean(axis=-1) <= 255.0 * self.max_change
-            weight = self.strength * (flow_lib.consistency_mask(forward, backward) * same)[..., None]
-            carried = flow_lib.warp(self._previous_output, forward, "nearest").astype(np.float32)
+            forward, reliable = reliable_flow(frame, self._previous_input, self.max_change)
+            weight = self.strength * reliable[..., None]
+            carried = flow_lib.warp(self._previous_output, forward, self.interpolation).astype(np.float32)
             output = np.clip(np.round(weight * carried + (1.0 - weight) * stylised), 0, 255).astype(np.uint8)
         self._previous_input, self._previous_output = frame, output
         return output
