@@ -58,8 +58,9 @@ def _sample_grid(flow_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def warp(image_b: np.ndarray, flow_ab: np.ndarray, interpolation: str = "linear") -> np.ndarray:
     """Backward warp: out(x) = image_b(x + flow_ab(x)), edges replicated; same dtype and size as `image_b`
-    ([H, W] or [H, W, C], uint8 or float32). `interpolation` "linear" (bilinear) or "nearest" (copies pixels:
-    carried frame after frame, it keeps a painted texture sharp where bilinear blurs it a little each time)."""
+    ([H, W] or [H, W, C], uint8 or float32). `interpolation`: "linear" (bilinear), "nearest" (copies pixels),
+    "cubic" or "lanczos" (8 x 8 windowed sinc: carried frame after frame it keeps a painted texture sharp
+    where bilinear blurs it a little each time; `temporal.TemporalBlender`)."""
     cv2 = _cv2()
     map_x, map_y = _sample_grid(flow_ab)
     modes = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "cubic": cv2.INTER_CUBIC,

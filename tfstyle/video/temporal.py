@@ -6,20 +6,22 @@ o_{t-1}::
 
     w = flow(x_t -> x_{t-1}),  w' = flow(x_{t-1} -> x_t)
     c = consistency_mask(w, w') * [mean_rgb |x_t - warp(x_{t-1}, w)| <= tau]
-    o_t = s c warp_nearest(o_{t-1}, w) + (1 - s c) y_t
+    o_t = s c warp_lanczos(o_{t-1}, w) + (1 - s c) y_t
 
 with s = `strength` in [0, 1] (0: frame by frame) and tau = `max_change` (in [0, 1] units). c is 1 where x_t's
 pixel was visible in x_{t-1} (Ruder et al.'s forward-backward check) and still looks the same there (the
 photometric check: a pixel whose photo changed, by light or by a deforming object, is painted anew). Pixels
 that pass are carried, the rest take the new frame, so strokes stay put instead of flickering.
 
-Why these choices (`experiments/bench_video.py`, the bundled network on a 24-frame 256 px pan and zoom, 2-core
-Xeon, 2026-12-06): averaging the carried and the new frame (s < 1) lowers the flicker but blurs the texture,
-because the two frames' strokes do not line up: s = 0.8 gave 0.05x the frame-by-frame warping error at +53 %
-style loss, s = 0.3 0.45x at +15 %. Carrying (s = 1) with bilinear warping blurs a little more each frame
-(+60 % style loss); carrying by copying pixels (nearest) keeps the texture: 0.06x the warping error at +0.5 %
-style loss. So the defaults are s = 1 with nearest carrying, and the photometric check keeps changing content
-from being frozen under old paint.
+Why these choices (`experiments/study_temporal_carry.py`, the bundled network, 2-core Xeon, 2026-12-06; its
+output is in `experiments/results/`): averaging the carried and the new frame (s < 1) lowers the flicker but
+blurs the texture, because the two frames' strokes do not line up (+14 to +42 % style loss at s = 0.8-0.97).
+With s = 1 the resampling decides. Bilinear carrying blurs the painting a little more every frame (+42 to
++76 % style loss), cubic rings (+26 to +96 %); copying the nearest pixel keeps it sharp but moves strokes in
+whole pixels, so on the sub-pixel motion of a real hand-held clip they stand still while the photo moves
+(warping error 0.66x frame by frame on the "carphone" sequence). Lanczos (8 x 8 windowed sinc) keeps both:
+0.15x the warping error at +1.5 % style loss on the real clip, 0.03x at +11 % on the synthetic pan-and-zoom,
+where every pixel is resampled every frame. So the defaults are s = 1 with Lanczos carrying.
 """
 
 from __future__ import annotations
@@ -58,11 +60,13 @@ class TemporalBlender:
         strength: s in [0, 1]; 0 returns each stylised frame unchanged (no flow is computed).
         max_change: tau, the largest mean RGB change (in [0, 1]) of a pixel's photo along the flow for which
             its painting is carried.
+        interpolation: how the previous output is resampled along the flow (`flow.warp`): lanczos (default),
+            nearest, linear or cubic.
     """
 
     strength: float = 1.0
     max_change: float = MAX_CHANGE
-    interpolation: str = "nearest"
+    interpolation: str = "lanczos"
     _previous_input: np.ndarray | None = None
     _previous_output: np.ndarray | None = None
 
