@@ -1,7 +1,7 @@
 """Benchmark of `python -m tfstyle.video`: frames/s, temporal cost, warping error and style loss per engine.
 
-    python experiments/bench_video.py                 # 256 px clip of 24 frames, the fast engine (+ adain / cyclegan)
-    python experiments/bench_video.py --quick         # smoke run: 64 px, 6 frames
+    python experiments/bench_video.py                 # every engine; 256 px clip of 24 frames
+    python experiments/bench_video.py --quick         # smoke run: 64 px, 6 frames, the fast engine
 
 The clip is made from a real photo with known motion (`make_clip`: a slow pan and zoom across the bundled
 astronaut photo, or a `--photo`), so it needs no video file. Each row runs one engine with `--temporal flow`
@@ -13,9 +13,14 @@ frames written and encoded to H.264), in its own subprocess after loading the mo
 * Lai et al.'s warping error of the output on the input's flow (`tfstyle.video.temporal.warping_error`), and
   the fixed evaluator's mean style / content loss over every 4th frame (`tfstyle.evaluate.StyleEvaluator`).
 
-Engines: `fast` (the bundled network, or `--model_dir`), `adain` with `--adain_model_dir` (the Starry Night as
-the painting), `cyclegan` with `--cyclegan_model_dir`. Results: a table and
-`experiments/results/bench_video_<device>_<date>.json`.
+Engines: `fast` (the bundled network, or `--model_dir`); `adain` (`--adain_model_dir`, the Starry Night as the
+painting) and `cyclegan` (`--cyclegan_model_dir`, photo -> painting): without a folder the bench trains one with
+the full architecture for `--train_steps` steps on `../shared`'s photos and paintings (the bundle has neither
+kind), so their frames/s are the real networks' but their look is an early checkpoint's; `optimize` (the
+Gatys engine with Ruder et al.'s temporal loss at its defaults) on the first `--optimize_frames` frames of the
+same clip at `--optimize_size` px, because one frame by frame costs the full schedule (minutes a frame at 256
+px on a 2-core CPU). The optimisation engine's temporal work lives inside its objective and its warped start,
+so its "temporal %" is not separated. Results: a table and `experiments/results/bench_video_<device>_<date>.json`.
 """
 
 from __future__ import annotations
@@ -58,6 +63,11 @@ def _engine(spec: dict):
     from tfstyle import images
     from tfstyle.video import engines
 
+    if spec["engine"] == "optimize":
+        from tfstyle.optimize.config import OptimizeConfig
+
+        return engines.OptimizeEngine([images.load_image(STYLE)], OptimizeConfig(), (spec["size"], spec["size"]),
+                                      temporal=spec["temporal"] == "flow")
     if spec["engine"] == "cyclegan":
         return engines.cyclegan_engine(spec["model_dir"], "a2b")
     styles = [images.read_image_uint8(STYLE)] if spec["engine"] == "adain" else []
@@ -73,7 +83,11 @@ def run_row(spec: dict) -> dict:
     clip = make_clip(spec["photo"], spec["frames"], spec["size"])
     engine = _engine(spec)
     engine(clip[0])  # tracing, untimed (the model load is not part of frames/s)
-    blender = temporal.TemporalBlender(spec["strength"] if spec["temporal"] == "flow" else 0.0)
+    if spec["engine"] == "optimize":
+        engine.reset()  # it carries its own previous frame: start the clip afresh
+        blender = lambda frame, painted: painted  # noqa: E731 - its temporal term is inside the engine
+    else:
+        blender = temporal.TemporalBlender(spec["strength"] if spec["temporal"] == "flow" else 0.0)
     engine_seconds, temporal_seconds = [0.0], [0.0]
 
     def process(index, frame):
@@ -96,23 +110,58 @@ def run_row(spec: dict) -> dict:
     evaluator = StyleEvaluator(weights="random" if spec["quick"] else "auto")
     style = [STYLE] if spec["engine"] != "cyclegan" else [spec["photo"]]
     scores = [evaluator.score(outputs[i], inputs[i], style) for i in range(0, len(outputs), 4)]
-    return {"frames_per_second": len(clip) / seconds, "seconds": seconds,
-            "temporal_share": temporal_seconds[0] / (engine_seconds[0] + temporal_seconds[0]),
+    share = None if spec["engine"] == "optimize" else temporal_seconds[0] / (engine_seconds[0] + temporal_seconds[0])
+    return {"frames_per_second": len(clip) / seconds, "seconds": seconds, "temporal_share": share,
             "warping_error": temporal.warping_error(inputs, outputs),
             "style_loss": float(np.mean([s.style_loss for s in scores])),
             "content_loss": float(np.mean([s.content_loss for s in scores]))}
 
 
-def plan(args) -> list[dict]:
+def plan(args, trained: dict | None = None) -> list[dict]:
+    """The rows: each engine with --temporal flow and none. `trained` maps an engine to a run this bench trained
+    (`train_runs`); --quick runs the fast engine only."""
+    trained = trained or {}
     common = {"photo": args.photo, "frames": 6 if args.quick else args.frames, "size": 64 if args.quick else args.size,
               "strength": args.strength, "quick": args.quick}
-    engines = [("fast", args.model_dir)]
-    if args.adain_model_dir:
-        engines.append(("adain", args.adain_model_dir))
-    if args.cyclegan_model_dir:
-        engines.append(("cyclegan", args.cyclegan_model_dir))
-    return [{"engine": engine, "model_dir": model_dir, "temporal": mode, **common}
-            for engine, model_dir in engines for mode in ("flow", "none")]
+    engines = [("fast", args.model_dir, {})]
+    if not args.quick:
+        for engine in ("adain", "cyclegan"):
+            folder = getattr(args, f"{engine}_model_dir") or trained.get(engine, "")
+            if folder:
+                engines.append((engine, folder, {"trained_here": engine in trained and
+                                                 not getattr(args, f"{engine}_model_dir")}))
+        if args.optimize_frames:
+            engines.append(("optimize", "", {"frames": args.optimize_frames, "size": args.optimize_size}))
+    return [{"engine": engine, "model_dir": model_dir, "temporal": mode, **common, **extra}
+            for engine, model_dir, extra in engines for mode in ("flow", "none")]
+
+
+def train_runs(args, folder: str) -> dict:
+    """Trains the adain and cyclegan runs that were not given, full architecture, `args.train_steps` steps each, on
+    `../shared`'s photos (content) and paintings (style; domain B); returns {engine: run folder}."""
+    shared = os.path.join(os.path.dirname(REPO), "shared", "data")
+    photos, paintings = os.path.join(shared, "content"), os.path.join(shared, "style")
+    if args.quick or not args.train_steps or not os.path.isdir(photos):
+        return {}
+    from tfstyle.cyclegan import config as cyclegan_config
+    from tfstyle.cyclegan import trainer
+    from tfstyle.fast import config as fast_config
+    from tfstyle.fast import task
+
+    runs = {}
+    if not args.adain_model_dir:
+        runs["adain"] = os.path.join(folder, "adain")
+        task.train(fast_config.FastTrainConfig(arbitrary=True, style_dir=paintings, content_dir=photos,
+                                               image_size=128, batch_size=4, steps=args.train_steps,
+                                               model_dir=runs["adain"]))
+    if not args.cyclegan_model_dir:
+        runs["cyclegan"] = os.path.join(folder, "cyclegan")
+        unpaired = os.path.join(shared, "unpaired", "photo2painting")
+        trainer.train(cyclegan_config.TrainConfig(domain_a=os.path.join(unpaired, "A"),
+                                                  domain_b=os.path.join(unpaired, "B"), load_size=143,
+                                                  image_size=128, max_steps=args.train_steps,
+                                                  model_dir=runs["cyclegan"]))
+    return runs
 
 
 def format_table(rows: list[dict]) -> str:
@@ -122,8 +171,11 @@ def format_table(rows: list[dict]) -> str:
         if "error" in row:
             lines.append(f"{row['engine']:<9} {row['temporal']:<8} error: {row['error']}")
             continue
+        note = ", run trained here" if row.get("trained_here") else ""
+        share = "-" if row["temporal_share"] is None else f"{100 * row['temporal_share']:.0f}%"
         lines.append(f"{row['engine']:<9} {row['temporal']:<8} {row['frames_per_second']:>8.2f} "
-                     f"{100 * row['temporal_share']:>9.0f}% {row['warping_error']:>13.4g} {row['style_loss']:>11.4g}")
+                     f"{share:>10} {row['warping_error']:>13.4g} {row['style_loss']:>11.4g}"
+                     f"   {row['frames']} frames {row['size']} px{note}")
     return "\n".join(lines)
 
 
@@ -137,6 +189,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model_dir", default="", help="fast engine: a per-style run (default: the bundled one)")
     parser.add_argument("--adain_model_dir", default="", help="adds adain rows with this arbitrary-style run")
     parser.add_argument("--cyclegan_model_dir", default="", help="adds cyclegan rows with this run")
+    parser.add_argument("--train_steps", type=int, default=40,
+                        help="without --adain/--cyclegan_model_dir, train each this many steps here (0: skip)")
+    parser.add_argument("--optimize_frames", type=int, default=8, help="frames of the optimize rows (0: skip)")
+    parser.add_argument("--optimize_size", type=int, default=128, help="frame side of the optimize rows, px")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")
     parser.add_argument("--output", default=None, help="JSON path (default experiments/results/...)")
     parser.add_argument("--row", help=argparse.SUPPRESS)
@@ -152,9 +208,11 @@ def main(argv=None) -> int:
     machine = benchmarking.describe_machine()
     print(f"device: {', '.join(machine['gpus']) or machine['cpu_model']} ({machine['cpu_cores']} cores)", flush=True)
     rows, started = [], time.perf_counter()
-    for spec in plan(args):
-        rows.append(benchmarking.spawn_row(__file__, spec, args.timeout))
-        print(f"  {spec['engine']} temporal {spec['temporal']}: {rows[-1].get('error', 'done')}", flush=True)
+    with tempfile.TemporaryDirectory() as runs_folder:
+        trained = train_runs(args, runs_folder)
+        for spec in plan(args, trained):
+            rows.append(benchmarking.spawn_row(__file__, spec, args.timeout))
+            print(f"  {spec['engine']} temporal {spec['temporal']}: {rows[-1].get('error', 'done')}", flush=True)
     print()
     print(format_table(rows))
     from tfstyle import files

@@ -17,7 +17,8 @@ def bench():
 
 def _args(**overrides):
     values = dict(quick=True, frames=24, size=256, strength=1.0, photo=str(helpers.ASSETS / "astronaut.jpg"),
-                  model_dir="", adain_model_dir="", cyclegan_model_dir="")
+                  model_dir="", adain_model_dir="", cyclegan_model_dir="", train_steps=0, optimize_frames=8,
+                  optimize_size=128)
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -32,10 +33,14 @@ def test_the_clip_moves_as_described(bench):
 
 
 def test_the_plan_pairs_each_engine_with_flow_and_none(bench):
-    rows = bench.plan(_args(quick=False, adain_model_dir="runs/adain"))
-    assert [(r["engine"], r["temporal"]) for r in rows] == [("fast", "flow"), ("fast", "none"), ("adain", "flow"),
-                                                            ("adain", "none")]
+    rows = bench.plan(_args(quick=False, adain_model_dir="runs/adain"), trained={"cyclegan": "/tmp/run"})
+    assert [(r["engine"], r["temporal"]) for r in rows] == [
+        ("fast", "flow"), ("fast", "none"), ("adain", "flow"), ("adain", "none"), ("cyclegan", "flow"),
+        ("cyclegan", "none"), ("optimize", "flow"), ("optimize", "none")]
     assert rows[0]["size"] == 256 and rows[0]["frames"] == 24
+    assert rows[4]["trained_here"] and not rows[2]["trained_here"]
+    assert (rows[-1]["size"], rows[-1]["frames"]) == (128, 8)  # the optimize rows: a shorter, smaller cut
+    assert [r["engine"] for r in bench.plan(_args())] == ["fast", "fast"]  # --quick
 
 
 def test_a_quick_fast_row_reports_speed_flicker_and_style(bench):
