@@ -20,7 +20,7 @@ ENGINES = ("fast", "adain", "cyclegan", "optimize")
 Engine = Callable[[np.ndarray], np.ndarray]
 
 # The optimisation engine's defaults (see OptimizeEngine). experiments/study_video_optimize.py (8 frames of the
-# 128 px pan, 2-core Xeon, 2026-12-06): the warped start does most of the work (warping error 0.17x frame by
+# 128 px pan, 2-core AMD EPYC, 2026-12-06): the warped start does most of the work (warping error 0.17x frame by
 # frame at lambda 1e4, 0.16x at 1e6, 0.15x at 1e7, style loss 2 % lower at each); 50 iterations a frame
 # against 200 for the first.
 TEMPORAL_WEIGHT = 1e6

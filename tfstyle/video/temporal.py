@@ -13,7 +13,7 @@ pixel was visible in x_{t-1} (Ruder et al.'s forward-backward check) and still l
 photometric check: a pixel whose photo changed, by light or by a deforming object, is painted anew). Pixels
 that pass are carried, the rest take the new frame, so strokes stay put instead of flickering.
 
-Why these choices (`experiments/study_temporal_carry.py`, the bundled network, 2-core Xeon, 2026-12-06; its
+Why these choices (`experiments/study_temporal_carry.py`, the bundled network, 2-core AMD EPYC, 2026-12-06; its
 output is in `experiments/results/`): averaging the carried and the new frame (s < 1) lowers the flicker but
 blurs the texture, because the two frames' strokes do not line up (+14 to +42 % style loss at s = 0.8-0.97).
 With s = 1 the resampling decides. Bilinear carrying blurs the painting a little more every frame (+42 to
