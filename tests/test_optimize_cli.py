@@ -311,3 +311,57 @@ def test_help_lists_the_flags(tmp_path):
                  "--image_size", "--scales", "--save_every", "--strategy", "--weights", "--precision"):
         assert flag in text, flag
     assert "Traceback" not in text
+
+
+def _mask(path: pathlib.Path, value: int, height: int = 30, width: int = 40) -> pathlib.Path:
+    Image.fromarray(np.full((height, width), value, np.uint8)).save(path)
+    return path
+
+
+def test_style_mask_count_mismatch(workspace):
+    mask = _mask(workspace / "in" / "m.png", 255)
+    second = save_png(workspace / "in" / "painting2.png", 32, 32, seed=5)
+    message = run_bad(workspace, f"--style_masks={mask}", style=f"{workspace / 'in' / 'painting.png'},{second}")
+    assert "--style_masks has 1 masks for 2 --style images" in message
+
+
+def test_a_black_mask_selects_nothing(workspace):
+    mask = _mask(workspace / "in" / "black.png", 0)
+    assert "is black everywhere" in run_bad(workspace, f"--style_masks={mask}")
+
+
+def test_a_mask_that_is_not_an_image(workspace):
+    (workspace / "in" / "mask.png").write_text("not an image")
+    message = run_bad(workspace, f"--preserve_mask={workspace / 'in' / 'mask.png'}")
+    assert "mask.png" in message
+
+
+def test_a_missing_mask(workspace):
+    assert "no such file" in run_bad(workspace, f"--preserve_mask={workspace / 'in' / 'nope.png'}")
+
+
+def test_two_styles_in_two_regions_and_a_preserved_corner(workspace):
+    left = np.zeros((30, 40), np.uint8)
+    left[:, :20] = 255
+    Image.fromarray(left).save(workspace / "in" / "left.png")
+    Image.fromarray(255 - left).save(workspace / "in" / "right.png")
+    corner = np.zeros((60, 80), np.uint8)  # another size: resized to the output, with a log line
+    corner[:20, :20] = 255
+    Image.fromarray(corner).save(workspace / "in" / "corner.png")
+    second = save_png(workspace / "in" / "painting2.png", 32, 32, seed=5)
+    output = workspace / "out" / "result.png"
+    result = run_cli(f"--content={workspace / 'in' / 'photo.png'}",
+                     f"--style={workspace / 'in' / 'painting.png'},{second}", f"--output={output}", *FAST,
+                     f"--style_masks={workspace / 'in' / 'left.png'},{workspace / 'in' / 'right.png'}",
+                     f"--preserve_mask={workspace / 'in' / 'corner.png'}", cwd=workspace)
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = np.asarray(Image.open(output))
+    assert written.shape == (24, 32, 3)  # --image_size 32 at the photo's 4:3
+
+
+def test_strength_with_a_style_weight(workspace):
+    assert "not both" in run_bad(workspace, "--strength=0.5", "--style_weight=0.01")
+
+
+def test_strength_out_of_range(workspace):
+    assert "--strength must be in [0, 1]" in run_bad(workspace, "--strength=1.5")

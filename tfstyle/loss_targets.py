@@ -106,6 +106,25 @@ def style_targets(extractor, style_images: Sequence[tf.Tensor], blend: Sequence[
     raise ValueError(f"unknown style loss {style_loss!r}: use one of {', '.join(STYLE_LOSSES)}")
 
 
+def guided_targets(region_grams: Sequence[dict[str, tf.Tensor]], masks, layer_sizes: dict[str, tuple[int, int]]
+                   ) -> dict[str, dict[str, tf.Tensor]]:
+    """Targets of `losses.guided_style_loss`: one style Gram per region, and the regions at each layer's size.
+
+    Args:
+        region_grams: K dicts {layer: float32 [1, C, C]} (`blended_grams` of the style that paints region k).
+        masks: float32 [1, H, W, K] in [0, 1], the regions at the image's size (`tfstyle.optimize.masks`).
+        layer_sizes: {layer: (h, w)}, the feature maps' sizes for that image.
+
+    Returns:
+        {layer: {"gram": float32 [1, K, C, C], "mask": float32 [1, h, w, K]}}; the masks are area-averaged
+        down to each layer, so a pixel's share of a region is kept.
+    """
+    masks = tf.convert_to_tensor(masks, tf.float32)
+    return {layer: {"gram": tf.stack([grams[layer][0] for grams in region_grams])[None],
+                    "mask": tf.image.resize(masks, size, method="area")}
+            for layer, size in layer_sizes.items()}
+
+
 def content_targets(extractor, content: tf.Tensor, layers: Sequence[str]) -> dict[str, tf.Tensor]:
     """Content targets P^l: the features of the content batch, cast to float32.
 

@@ -81,6 +81,51 @@ def style_loss(features, target_gram) -> tf.Tensor:
     return tf.reduce_mean(per_example)
 
 
+def guided_gram_matrix(features, mask, eps: float = 1e-8) -> tf.Tensor:
+    """Gram matrix of the features inside a soft region (Gatys et al. 2017, "Controlling Perceptual Factors in
+    Neural Style Transfer", guided Gram matrices), normalised by the region's size:
+
+        G_ij = sum_x m(x) F_i(x) F_j(x) / sum_x m(x)
+
+    so that a full mask (m = 1) gives `gram_matrix` and a region compares with a whole style image's Gram.
+
+    Args:
+        features: float [B, H, W, C].
+        mask: float [B or 1, H, W, K] in [0, 1], K regions at the features' resolution.
+
+    Returns:
+        float32 [B, K, C, C] (an empty region gives zeros).
+    """
+    features = _f32(features)
+    mask = _f32(mask) * tf.ones_like(features[..., :1])  # [B, H, W, K]: einsum does not broadcast the batch
+    area = tf.reduce_sum(mask, axis=[1, 2])  # [B, K]
+    weighted = tf.einsum("bhwk,bhwi,bhwj->bkij", mask, features, features)
+    return weighted / tf.maximum(area, eps)[:, :, None, None]
+
+
+def guided_style_loss(features, target_grams, mask) -> tf.Tensor:
+    """Style loss of one layer with one style per region (Gatys et al. 2017, eq. 2 with guided Grams):
+
+        E_l = sum_k a_k ||G_k - A_k||^2 / (4 N_l^2),   a_k = mean_x m_k(x)
+
+    with G_k = `guided_gram_matrix` of region k, A_k the Gram of the k-th style image, and a_k the region's
+    share of the image, so one full region equals `style_loss` and small regions do not outweigh large ones.
+
+    Args:
+        features: float [B, H, W, C].
+        target_grams: float32 [B or 1, K, C, C], one style Gram per region.
+        mask: float [B or 1, H, W, K] in [0, 1] at the features' resolution.
+
+    Returns:
+        float32 scalar, mean over batch.
+    """
+    grams = guided_gram_matrix(features, mask)
+    channels = tf.cast(tf.shape(grams)[-1], tf.float32)
+    share = tf.reduce_mean(_f32(mask), axis=[1, 2])  # [B or 1, K]
+    per_region = tf.reduce_sum(tf.square(grams - _f32(target_grams)), axis=[2, 3]) / (4.0 * channels**2)
+    return tf.reduce_mean(tf.reduce_sum(share * per_region, axis=1))
+
+
 def feature_mean(features) -> tf.Tensor:
     """Mean of each channel over positions: mu_i = (1 / (H W)) sum_k F_ik.
 

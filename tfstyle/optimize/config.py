@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from tfstyle import distribute, features, options
+from tfstyle import distribute, features, images, options
 from tfstyle.loss_targets import STYLE_LOSSES
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -51,6 +51,10 @@ class OptimizeConfig:
         None, "weight of the style loss (beta; default: "
         + ", ".join(f"{w:g} with --style_loss {k}" for k, w in STYLE_WEIGHTS.items()) + ")")
     tv_weight: float = options.option(1e4, "weight of the total-variation smoothness loss")
+    strength: float | None = options.option(
+        None, "0..1: how much style, the same on every photo/painting pair: sets --style_weight from the pair "
+        "itself (both losses relative to their scale at the photo; 0.5 is the default look on the bundled pair, "
+        "each quarter x10 the style weight); default: use --style_weight")
     backbone: str = options.option("vgg19", "feature network", choices=tuple(features.BACKBONES))
     weights: str = options.option(
         "auto", "auto (a weights file, Keras' cached ImageNet file, else the offline 8-bit ImageNet VGG19), "
@@ -68,6 +72,11 @@ class OptimizeConfig:
         (), "one weight per style layer (default: equal, summing to 1)")
     style_blend: tuple[float, ...] = options.option(
         (), "one weight per --style image (default: equal); normalised to sum to 1")
+    style_masks: tuple[str, ...] = options.option(
+        (), "one greyscale mask per --style: where that style paints (white), soft edges allowed; where no mask "
+        "reaches, the photo is kept (Gatys et al. 2017's guided Gram matrices)")
+    preserve_mask: str | None = options.option(
+        None, "greyscale mask of a region kept photographic (white: the photo)")
     style_scale: float = options.option(1.0, "style image size relative to the output size")
     preserve_colors: str = options.option(
         "none", "none, luminance (style transfer on luminance only, YIQ) or histogram (match the style's "
@@ -77,6 +86,10 @@ class OptimizeConfig:
     scales: int | None = options.option(
         None, "coarse-to-fine stages, each x2 the previous size (default: as many as keep each stage "
         f"<= {CPU_STAGE_SIZE} px on CPU, {GPU_STAGE_SIZE} on GPU)")
+    tile_size: int | None = options.option(
+        None, "optimise stages larger than this (px) tile by tile, with --tile_overlap, against the global style "
+        "targets (default: only the stages that would not fit in memory, in 512 px tiles on CPU, 1024 on GPU)")
+    tile_overlap: int = options.option(64, "px of context each tile shares with its neighbours (cross-faded)")
     jit: bool = options.option(False, "compile the optimisation step with XLA")
     precision: str = options.option(
         "auto", "VGG passes in float32 or bf16 (bfloat16 compute, float32 weights; losses, Gram matrices "
@@ -97,6 +110,16 @@ class OptimizeConfig:
                 continue
             if getattr(self, name) < 0 or not math.isfinite(getattr(self, name)):
                 raise ValueError(f"--{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if self.strength is not None:
+            if not 0.0 <= self.strength <= 1.0:
+                raise ValueError(f"--strength must be in [0, 1], got {self.strength}")
+            if self.style_weight is not None:
+                raise ValueError("--strength sets the style weight from the pair: give --strength or --style_weight, "
+                                 "not both")
+        if self.tile_size is not None and self.tile_size < 64:
+            raise ValueError(f"--tile_size must be at least 64 px, got {self.tile_size}")
+        if self.tile_overlap < 0 or (self.tile_size is not None and 2 * self.tile_overlap >= self.tile_size):
+            raise ValueError(f"--tile_overlap must be >= 0 and under half of --tile_size, got {self.tile_overlap}")
         if self.learning_rate <= 0:
             raise ValueError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.lbfgs_history < 1:
@@ -125,6 +148,19 @@ class OptimizeConfig:
             if num_styles < 1:
                 raise ValueError("at least one style image is needed")
         options.check_blend(self.style_blend, num_styles)
+        if self.style_masks:
+            if num_styles is not None and len(self.style_masks) != num_styles:
+                raise ValueError(f"--style_masks has {len(self.style_masks)} masks for {num_styles} --style images "
+                                 "(one mask per style)")
+            if self.style_blend:
+                raise ValueError("--style_blend mixes the styles everywhere; with --style_masks each style paints its "
+                                 "own region: use one or the other")
+        if self.strength is not None and self.style_loss != "gram":
+            raise ValueError("--strength is calibrated for --style_loss gram; use --style_weight with mean_cov")
+        if (self.style_masks or self.preserve_mask) and self.style_loss != "gram":
+            raise ValueError("--style_masks and --preserve_mask work with --style_loss gram (guided Gram matrices)")
+        for path in (*self.style_masks, *([self.preserve_mask] if self.preserve_mask else [])):
+            images.check_file(path)
         if self.style_layer_weights and len(self.style_layer_weights) != len(self.resolved_style_layers):
             raise ValueError(f"--style_layer_weights has {len(self.style_layer_weights)} weights for "
                              f"{len(self.resolved_style_layers)} style layers")
@@ -170,5 +206,7 @@ class OptimizeConfig:
             scales = 1 + max(0, math.ceil(math.log2(image_size / stage)))
         precision = self.precision if self.precision != "auto" else ("bf16" if fast_bf16 else "float32")
         style_weight = self.style_weight if self.style_weight is not None else STYLE_WEIGHTS.get(self.style_loss)
+        if self.strength is not None:  # set per pair by the Stylizer (objective.style_weight_for_strength)
+            style_weight = None
         return dataclasses.replace(self, image_size=image_size, iterations=iterations, scales=scales,
                                    precision=precision, style_weight=style_weight)

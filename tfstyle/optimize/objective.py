@@ -18,8 +18,13 @@ import tensorflow as tf
 from tfstyle import losses
 from tfstyle.loss_targets import STYLE_LOSSES, blended_grams, content_targets, normalised, style_targets
 
-__all__ = ["STYLE_LOSSES", "LossFn", "blended_grams", "content_targets", "make_loss_fn", "normalised",
-           "style_targets"]
+__all__ = ["STRENGTH_REFERENCE", "STYLE_LOSSES", "LossFn", "blended_grams", "content_targets", "make_loss_fn",
+           "normalised", "strength_multiplier", "style_targets", "style_weight_for_strength"]
+
+# k below: at strength 0.5 the bundled pair (astronaut, Starry Night; 256 px, Gram loss, the default layers)
+# gets the default style weight 5e-3 (float32: content scale m = 1.059e6, start style loss S0 = 1.193e10 there;
+# 5e-3 * 1.193e10 / 1.059e6 = 56.3), so the dial's middle is the default look.
+STRENGTH_REFERENCE = 56.3
 
 LossFn = Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
 
@@ -45,7 +50,8 @@ def make_loss_fn(
         extractor: feature model returning at least the content and style layers.
         content_features: {layer: float32 [B, h, w, C]} targets (from `content_targets`).
         style_grams: the style targets from `style_targets(..., style_loss)`: for "gram",
-            {layer: float32 [B or 1, C, C]} (`blended_grams`); for "mean_cov",
+            {layer: float32 [B or 1, C, C]} (`blended_grams`), or with spatial control {layer: {"gram":
+            [B or 1, K, C, C], "mask": [B or 1, h, w, K]}} (`guided_targets`); for "mean_cov",
             {layer: {"mean": [B or 1, C], "cov_sqrt": [B or 1, C, C]}} (`blended_moments`).
         style_layer_weights: {layer: w_l}.
         content_weight, style_weight, tv_weight: alpha, beta, gamma.
@@ -59,6 +65,8 @@ def make_loss_fn(
         raise ValueError(f"unknown style loss {style_loss!r}: use one of {', '.join(STYLE_LOSSES)}")
 
     def layer_style_loss(features, target):
+        if style_loss == "gram" and isinstance(target, Mapping):  # spatial control: a style per region
+            return losses.guided_style_loss(features, target["gram"], target["mask"])
         if style_loss == "gram":
             return losses.style_loss(features, target)
         return losses.mean_cov_style_loss(features, target["mean"], target["cov_sqrt"])
@@ -81,3 +89,32 @@ def make_loss_fn(
         return total, terms
 
     return loss_fn
+
+
+def strength_multiplier(strength: float) -> float:
+    """w(s): the dial's curve, 0 at s = 0, 1 at s = 0.5, x10 per quarter turn (0.1 at 0.25, 10 at 0.75, 100 at 1):
+    a logarithmic dial, as the useful style weights span decades."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"--strength must be in [0, 1], got {strength}")
+    return 0.0 if strength == 0 else 10.0 ** (4.0 * (strength - 0.5))
+
+
+def style_weight_for_strength(strength: float, content_weight: float, content_scale: float,
+                              start_style_loss: float) -> float:
+    """The style weight beta that `--strength` s gives one content/style pair:
+
+        beta = k w(s) alpha m / S0
+
+    i.e. the objective alpha L_content + beta L_style with both terms made relative to the pair's own scale:
+    L_content / m with m = mean_l mean(P_l^2) (the content features' mean square, so the content loss is a
+    relative error), and L_style / S0 with S0 = L_style(photo) (the style loss the photo starts from, so the
+    style term starts at the same value for every pair). k = `STRENGTH_REFERENCE`, w = `strength_multiplier`.
+    A painting far from the photo (large S0) then gets a smaller beta, one close to it a larger one, and one
+    strength means the same relative trade on every pair.
+
+    Args:
+        strength: s in [0, 1]; content_weight: alpha; content_scale: m (> 0); start_style_loss: S0 (> 0).
+    """
+    if start_style_loss <= 0 or content_scale <= 0:
+        return 0.0  # the photo already has the style (or no features): nothing to weigh
+    return STRENGTH_REFERENCE * strength_multiplier(strength) * content_weight * content_scale / start_style_loss

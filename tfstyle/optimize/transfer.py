@@ -30,12 +30,17 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfstyle import colour, data, distribute, features, images
+from tfstyle import colour, data, distribute, features, images, loss_targets
 from tfstyle.images import ImageLike
-from tfstyle.optimize import multiscale, objective, solvers
+from tfstyle.optimize import masks, multiscale, objective, solvers, tiling
 from tfstyle.optimize.config import PRECISIONS, OptimizeConfig
 
 logger = logging.getLogger(__name__)
+
+# A stage whose estimated step (multiscale.estimate_bytes) needs more than this share of the memory there is goes
+# tile by tile when --tile_size is not given; the paintings' long side is capped (Stylizer._style_size).
+TILE_MEMORY_SHARE = 0.6
+MAX_STYLE_SIDE = 2048
 
 DEFAULT_CONTENT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "astronaut.jpg")
 DEFAULT_STYLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "vangogh_starry_night.jpg")
@@ -81,12 +86,21 @@ class Stylizer:
         strategy: the tf.distribute strategy whose replicas share each batch.
         temporal_weight: lambda of Ruder et al.'s temporal loss, for stages begun with `temporal` (video
             frames; `tfstyle.video.engines.OptimizeEngine`).
+        style_masks: spatial control: one mask float32 [h, w] in [0, 1] per style (any size: resized to each
+            stage), or empty; preserve_mask: a region kept photographic, or None (`tfstyle.optimize.masks`).
     """
 
     def __init__(self, styles: Sequence[np.ndarray], config: OptimizeConfig, strategy: tf.distribute.Strategy,
-                 temporal_weight: float = 0.0):
+                 temporal_weight: float = 0.0, style_masks: Sequence[np.ndarray] = (),
+                 preserve_mask: np.ndarray | None = None):
         self.config = config
         self.temporal_weight = temporal_weight
+        if style_masks and len(style_masks) != len(styles):
+            raise ValueError(f"{len(style_masks)} style masks for {len(styles)} styles (one mask per style)")
+        self.style_masks = [np.asarray(mask, np.float32) for mask in style_masks]
+        self.preserve_mask = None if preserve_mask is None else np.asarray(preserve_mask, np.float32)
+        self.guided = bool(self.style_masks) or self.preserve_mask is not None
+        self.last_style_weight: float | None = None  # beta of the last stage begun (set per stage by --strength)
         self.strategy = strategy
         self.styles = list(styles)
         self.blend = objective.normalised(config.style_blend, len(self.styles))
@@ -119,7 +133,9 @@ class Stylizer:
         return content
 
     def _style_size(self, stage_long_side: int) -> int:
-        return max(self.min_size, round(stage_long_side * self.config.style_scale))
+        """The style image's long side at a stage: `style_scale` x the stage's, at most `MAX_STYLE_SIDE` (one
+        forward pass of a painting larger than that would not fit, and no painting file has the detail)."""
+        return max(self.min_size, min(MAX_STYLE_SIDE, round(stage_long_side * self.config.style_scale)))
 
     def style_images(self, content: np.ndarray, stage_long_side: int) -> list[np.ndarray]:
         """The style images as a stage sees them: colour-matched to `content` (float32 [H, W, 3]) when
@@ -138,15 +154,32 @@ class Stylizer:
         """Style targets for one content image (colour matching depends on it): blended Grams {layer:
         [1, C, C]}, or under `style_loss="mean_cov"` {layer: {"mean", "cov_sqrt"}} (`objective.style_targets`)."""
         mode = self.config.preserve_colors
-        key = (stage_long_side, None if mode == "none" else content.tobytes().__hash__())
+        key = (stage_long_side, content.shape[:2] if self.guided else None,
+               None if mode == "none" else content.tobytes().__hash__())
         if key in self._grams_cache:
             return self._grams_cache[key]
         prepared = self.style_images(content, stage_long_side)
-        grams = objective.style_targets(self.extractor, prepared, self.blend, self.style_layers,
-                                        self.config.style_loss)
+        if self.guided:
+            grams = self._guided_targets(prepared, content.shape[:2])
+        else:
+            grams = objective.style_targets(self.extractor, prepared, self.blend, self.style_layers,
+                                            self.config.style_loss)
         if mode == "none":
             self._grams_cache[key] = grams
         return grams
+
+    def _guided_targets(self, prepared: list[np.ndarray], size: tuple[int, int]) -> dict:
+        """Spatial control's targets at a stage of `size` (H, W): one Gram per region (each style's own with
+        style masks, else the blend's) and the regions at every style layer's size."""
+        if self.style_masks:
+            region_grams = [objective.blended_grams(self.extractor, [image], [1.0], self.style_layers)
+                            for image in prepared]
+        else:
+            region_grams = [objective.blended_grams(self.extractor, prepared, self.blend, self.style_layers)]
+        region, _ = masks.regions(self.style_masks, self.preserve_mask, size, len(self.styles))
+        outputs = self.extractor(tf.zeros((1, *size, 3)), training=False)
+        layer_sizes = {layer: tuple(outputs[layer].shape[1:3]) for layer in self.style_layers}
+        return loss_targets.guided_targets(region_grams, region[None], layer_sizes)
 
     def initial_images(self, contents: np.ndarray) -> np.ndarray:
         """Starting images float32 [B, H, W, 3] for the first stage of `contents` [B, H, W, 3] (`config.init`)."""
@@ -166,10 +199,11 @@ class Stylizer:
     def loss_function(self, contents: np.ndarray, stage_long_side: int) -> solvers.LossFn:
         """The objective a stage of `contents` (float32 [B, H, W, 3] in [0, 1], the stage's size) optimises,
         as a plain `solvers.LossFn` on one device: the same targets and weights as `begin_stage` uses."""
-        grams = tf.nest.map_structure(tf.constant, self._stacked_grams(contents, stage_long_side))
-        prepared = tf.constant(np.asarray(self.prepare_content(contents)))
-        targets = objective.content_targets(self.extractor, prepared, self.content_layers)
-        return self._loss_fn(targets, grams)
+        stacked = self._stacked_grams(contents, stage_long_side)
+        grams = tf.nest.map_structure(tf.constant, stacked)
+        prepared = np.asarray(self.prepare_content(contents))
+        targets = objective.content_targets(self.extractor, tf.constant(prepared), self.content_layers)
+        return self._loss_fn(targets, grams, style_weight=self.stage_style_weight(prepared, stacked))
 
     # -- the per-replica optimisation ------------------------------------------------------------
 
@@ -188,11 +222,29 @@ class Stylizer:
     def _mean(self, value) -> float:
         return float(np.mean([float(v) for v in self.strategy.experimental_local_results(value)]))
 
-    def _loss_fn(self, content_features, grams, temporal=None):
+    def _loss_fn(self, content_features, grams, temporal=None, style_weight=None):
+        """The objective with `style_weight` beta (a float32 scalar tensor per stage; default the config's)."""
         c = self.config
+        beta = c.style_weight if style_weight is None else style_weight
         return objective.make_loss_fn(self.extractor, content_features, grams, self.style_layer_weights,
-                                      c.content_weight, c.style_weight, c.tv_weight, c.style_loss,
+                                      c.content_weight, beta, c.tv_weight, c.style_loss,
                                       temporal=temporal, temporal_weight=self.temporal_weight)
+
+    def stage_style_weight(self, prepared: np.ndarray, grams) -> float:
+        """beta for a stage of the (prepared) contents float32 [B, H, W, 3]: the config's `style_weight`, or under
+        `strength` `objective.style_weight_for_strength` from the contents' own scales (the mean over the batch:
+        with `batch_size` 1 each image gets its own)."""
+        c = self.config
+        if c.strength is None:
+            return float(c.style_weight)
+        targets = objective.content_targets(self.extractor, tf.constant(prepared), self.content_layers)
+        scale = float(np.mean([np.mean(np.square(np.asarray(targets[layer]))) for layer in self.content_layers]))
+        _, terms = self._loss_fn(targets, tf.nest.map_structure(tf.constant, grams), style_weight=1.0)(
+            tf.constant(prepared))
+        weight = objective.style_weight_for_strength(c.strength, c.content_weight, scale, float(terms["style"]))
+        logger.info("strength %g: style weight %.4g (content scale %.4g, start style loss %.4g)", c.strength,
+                     weight, scale, float(terms["style"]))
+        return weight
 
     def _compiled(self):
         """(init_fn, run_fn) tf.functions over strategy.run, built once per run."""
@@ -201,15 +253,16 @@ class Stylizer:
         c = self.config
 
         # `temporal` is None (a still image: traced without the term) or (warped previous output, weights).
-        def replica_init(content, grams, x0, temporal):
+        # `style_weight` is a float32 scalar tensor: a --strength run sets it per stage without retracing.
+        def replica_init(content, grams, x0, temporal, style_weight):
             targets = objective.content_targets(self.extractor, content, self.content_layers)
-            state = solvers.init(c.optimizer, self._loss_fn(targets, grams, temporal), x0,
+            state = solvers.init(c.optimizer, self._loss_fn(targets, grams, temporal, style_weight), x0,
                                  history_size=c.lbfgs_history)
             return targets, state
 
-        def replica_run(targets, grams, state, iterations, temporal):
-            return solvers.run(c.optimizer, self._loss_fn(targets, grams, temporal), state, iterations,
-                               learning_rate=c.learning_rate)
+        def replica_run(targets, grams, state, iterations, temporal, style_weight):
+            return solvers.run(c.optimizer, self._loss_fn(targets, grams, temporal, style_weight), state,
+                               iterations, learning_rate=c.learning_rate)
 
         # autograph=False: the solvers, losses and extractor use no Python control flow on tensors (their
         # loops are explicit tf.while_loops), and AutoGraph's source conversion of them was 70 % of the
@@ -217,18 +270,19 @@ class Stylizer:
         replica_run = tf.function(replica_run, jit_compile=c.jit or None, autograph=False)
 
         @functools.partial(tf.function, autograph=False)
-        def init_fn(content, grams, x0, temporal):
-            return self.strategy.run(replica_init, args=(content, grams, x0, temporal))
+        def init_fn(content, grams, x0, temporal, style_weight):
+            return self.strategy.run(replica_init, args=(content, grams, x0, temporal, style_weight))
 
         @functools.partial(tf.function, autograph=False)
-        def run_fn(targets, grams, state, iterations, temporal):
-            return self.strategy.run(replica_run, args=(targets, grams, state, iterations, temporal))
+        def run_fn(targets, grams, state, iterations, temporal, style_weight):
+            return self.strategy.run(replica_run, args=(targets, grams, state, iterations, temporal, style_weight))
 
         self._functions = {"init": init_fn, "run": run_fn}
         return init_fn, run_fn
 
     def begin_stage(self, contents: np.ndarray, stage_long_side: int, x0: np.ndarray,
-                    temporal: tuple[np.ndarray, np.ndarray] | None = None) -> StageRun:
+                    temporal: tuple[np.ndarray, np.ndarray] | None = None,
+                    style_reference: np.ndarray | None = None) -> StageRun:
         """Targets and solver state of one stage, on the replicas, ready to `run`.
 
         Args:
@@ -238,14 +292,24 @@ class Stylizer:
             temporal: for video frames, (w float32 [B, H, W, 3], c float32 [B, H, W, 1]): the previous outputs
                 warped onto these frames (as `prepare_content` sees images) and where they are reliable; the
                 stage then adds `temporal_weight` x Ruder et al.'s temporal loss (`objective.make_loss_fn`).
+            style_reference: for a tile, the whole stage's contents [B, H', W', 3]: the style targets (colour
+                matched to the photo under `preserve_colors`) and `strength`'s scales are the whole image's.
         """
         init_fn, run_fn = self._compiled()
-        grams = self._split_grams(self._stacked_grams(contents, stage_long_side))
+        reference = contents if style_reference is None else style_reference
+        stacked = self._stacked_grams(reference, stage_long_side)
+        grams = self._split_grams(stacked)
         prepared = np.asarray(self.prepare_content(contents))
+        # A tile keeps the weight of the stage before (the whole image at a coarser scale): computing the scales
+        # on the whole of a stage too large to optimise would be one more pass too large; the first stage's
+        # tile uses its own.
+        if style_reference is None or self.last_style_weight is None or self.config.strength is None:
+            self.last_style_weight = self.stage_style_weight(prepared, stacked)
+        style_weight = tf.constant(self.last_style_weight, tf.float32)
         if temporal is not None:
             temporal = tuple(self._split(np.asarray(value, np.float32)) for value in temporal)
-        targets, state = init_fn(self._split(prepared), grams, self._split(x0), temporal)
-        return StageRun(self, run_fn, targets, grams, state, temporal)
+        targets, state = init_fn(self._split(prepared), grams, self._split(x0), temporal, style_weight)
+        return StageRun(self, run_fn, targets, grams, state, temporal, style_weight)
 
     def optimize_batch(self, contents: np.ndarray, callback: Callback | None, chunk_size: int) -> np.ndarray:
         """Stylises a batch of same-size content images float32 [B, H, W, 3] -> [B, H, W, 3] in [0, 1].
@@ -260,28 +324,70 @@ class Stylizer:
             contents = np.concatenate([contents, np.repeat(contents[-1:], padded - batch, axis=0)], axis=0)
         height, width = contents.shape[1:3]
         stages = multiscale.plan_stages(max(height, width), c.scales, c.iterations)
-        total_steps = sum(stage.iterations for stage in stages)
+        sizes = [images.scaled_size(height, width, stage.long_side) for stage in stages]
+        tiles = [self.tiles_for(*size, padded // replicas) for size in sizes]
+        total_steps = sum(stage.iterations * len(boxes) for stage, boxes in zip(stages, tiles, strict=True))
         start = time.perf_counter()
         step, result = 0, None
-        for index, stage in enumerate(stages):
-            size = images.scaled_size(height, width, stage.long_side)
+        for index, (stage, size, boxes) in enumerate(zip(stages, sizes, tiles, strict=True)):
             stage_content = np.asarray(images.resize(contents, size)) if size != (height, width) else contents
             x0 = self.initial_images(stage_content) if result is None else np.asarray(images.resize(result, size))
-            stage_run = self.begin_stage(stage_content, stage.long_side, x0)
-            done = 0
-            while done < stage.iterations:
-                count = min(chunk_size, stage.iterations - done)
-                loss, terms = stage_run.run(count)
-                done += count
-                step += count
-                if callback is not None:
-                    callback(StepInfo(
-                        step=step, total_steps=total_steps, stage=index, stages=len(stages), size=size,
-                        loss=loss, terms=terms, elapsed_s=time.perf_counter() - start,
-                        image=lambda x=stage_run.state.x, sc=stage_content: self.finish(self._gather(x), sc)[:batch],
-                    ))
-            result = np.clip(stage_run.output(), 0.0, 1.0)
+            canvas = x0.copy()
+            if len(boxes) > 1:
+                logger.info("stage %d: %dx%d px in %d tiles of up to %dx%d px", index + 1, size[1], size[0],
+                            len(boxes), *reversed(tiling.tile_extent(*size, *self._tile_and_overlap())))
+            for box in boxes:
+                top, left, bottom, right = box
+                whole = box == (0, 0, *size)
+                stage_run = self.begin_stage(stage_content[:, top:bottom, left:right], stage.long_side,
+                                             canvas[:, top:bottom, left:right],
+                                             style_reference=None if whole else stage_content)
+                done = 0
+                while done < stage.iterations:
+                    count = min(chunk_size, stage.iterations - done)
+                    loss, terms = stage_run.run(count)
+                    done += count
+                    step += count
+                    if callback is not None:
+                        def image(run=stage_run, box=box, canvas=canvas, sc=stage_content):
+                            t, le, b, r = box
+                            current = canvas.copy()
+                            current[:, t:b, le:r] = self._gather(run.state.x)
+                            return self.finish(current, sc)[:batch]
+
+                        callback(StepInfo(
+                            step=step, total_steps=total_steps, stage=index, stages=len(stages), size=size,
+                            loss=loss, terms=terms, elapsed_s=time.perf_counter() - start, image=image,
+                        ))
+                tile_result = np.clip(stage_run.output(), 0.0, 1.0)
+                if whole:
+                    canvas = tile_result
+                else:
+                    weight = tiling.feather(box, *size, self._tile_and_overlap()[1])[None, :, :, None]
+                    canvas[:, top:bottom, left:right] = (weight * tile_result
+                                                         + (1.0 - weight) * canvas[:, top:bottom, left:right])
+            result = canvas
         return self.finish(result, contents)[:batch]
+
+    def _tile_and_overlap(self) -> tuple[int, int]:
+        tile = self.config.tile_size or (tiling.GPU_TILE if distribute.has_gpu() else tiling.CPU_TILE)
+        return tile, self.config.tile_overlap
+
+    def tiles_for(self, height: int, width: int, per_replica: int) -> list[tuple[int, int, int, int]]:
+        """The boxes a stage of `height` x `width` px runs as: the whole image, or tiles (`tiling.plan_tiles`)
+        when it is larger than `tile_size`, or, with no `tile_size`, when one step would not fit in memory."""
+        tile, overlap = self._tile_and_overlap()
+        if self.config.tile_size is None:
+            available = multiscale.available_bytes(distribute.has_gpu())
+            needed = multiscale.estimate_bytes(height, width, per_replica)
+            if available is None or needed <= TILE_MEMORY_SHARE * available:
+                return [(0, 0, height, width)]
+        elif max(height, width) <= tile:
+            return [(0, 0, height, width)]
+        if self.guided:
+            raise ValueError("--style_masks / --preserve_mask with a tiled stage are not supported yet: lower "
+                             "--image_size below the size that needs tiling")
+        return tiling.plan_tiles(height, width, tile, overlap)
 
     def _stacked_grams(self, contents: np.ndarray, stage_long_side: int) -> dict:
         """The style targets of each content image (see `_grams_for`), stacked along the batch axis."""
@@ -294,12 +400,16 @@ class Stylizer:
 
     def finish(self, result: np.ndarray, contents: np.ndarray) -> np.ndarray:
         """The output as users get it: `result` [B, H, W, 3] clipped to [0, 1], with the colours of `contents`
-        put back under `preserve_colors="luminance"`; float32."""
+        put back under `preserve_colors="luminance"`, and with spatial control the photo where no style paints
+        (`masks.composite`); float32."""
         result = np.clip(result, 0.0, 1.0)
+        if contents.shape[1:3] != result.shape[1:3]:
+            contents = np.asarray(images.resize(contents, result.shape[1:3]))
         if self.config.preserve_colors == "luminance":
-            if contents.shape[1:3] != result.shape[1:3]:
-                contents = np.asarray(images.resize(contents, result.shape[1:3]))
             result = np.asarray(colour.recombine_luminance(result, contents))
+        if self.guided:
+            _, keep = masks.regions(self.style_masks, self.preserve_mask, result.shape[1:3], len(self.styles))
+            result = masks.composite(result, contents, keep)
         return result.astype(np.float32)
 
 
@@ -307,12 +417,13 @@ class StageRun:
     """One stage of one batch in progress (from `Stylizer.begin_stage`): the solver state on the replicas
     and the compiled chunk of iterations that `stylize()` runs between two progress reports."""
 
-    def __init__(self, stylizer: Stylizer, run_fn, targets, grams, state, temporal=None):
+    def __init__(self, stylizer: Stylizer, run_fn, targets, grams, state, temporal=None, style_weight=None):
         self._stylizer = stylizer
         self._run_fn = run_fn
         self._targets = targets
         self._grams = grams
         self._temporal = temporal
+        self._style_weight = style_weight
         self.state = state
 
     def run(self, iterations: int) -> tuple[float, dict[str, float]]:
@@ -324,7 +435,7 @@ class StageRun:
             `solvers.adam_run` / `lbfgs_run`).
         """
         self.state, loss, terms = self._run_fn(self._targets, self._grams, self.state, tf.constant(iterations),
-                                               self._temporal)
+                                               self._temporal, self._style_weight)
         mean = self._stylizer._mean  # noqa: SLF001 - the stylizer's own replica helpers
         return mean(loss), {name: mean(value) for name, value in terms.items()}
 
@@ -358,6 +469,39 @@ def _log_choices(config: OptimizeConfig, resolved: OptimizeConfig) -> None:
         logger.info("%s: image_size=%d px, iterations=%d, scales=%d, optimizer=%s",
                     "GPU found" if distribute.has_gpu() else "no GPU, CPU defaults", resolved.image_size,
                     resolved.iterations, resolved.scales, resolved.optimizer)
+
+
+def load_masks(config: OptimizeConfig, size: tuple[int, int] | None = None
+                ) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The masks `config` names, loaded and checked (`masks.load_mask`); a line is logged for each whose shape
+    differs from the output's `size` (H, W), when known."""
+    style_masks = [masks.load_mask(path, f"--style_masks {index + 1}")
+                   for index, path in enumerate(config.style_masks)]
+    preserve = masks.load_mask(config.preserve_mask, "--preserve_mask") if config.preserve_mask else None
+    if size is not None:
+        named = list(zip(config.style_masks, style_masks, strict=True))
+        masks.log_resizes(named + ([(config.preserve_mask, preserve)] if preserve is not None else []), size)
+    return style_masks, preserve
+
+
+def check_memory(height: int, width: int, batch: int, config: OptimizeConfig) -> None:
+    """Raises ValueError before any work when the largest step of a `height` x `width` px output (batch per
+    replica `batch`) would not fit: the whole image, or one tile where the finest stages go tile by tile
+    (`Stylizer.tiles_for`)."""
+    has_gpu = distribute.has_gpu()
+    if config.tile_size is None:
+        available = multiscale.available_bytes(has_gpu)
+        needed = multiscale.estimate_bytes(height, width, batch)
+        if available is None or needed <= TILE_MEMORY_SHARE * available:
+            return
+    tile = config.tile_size or (tiling.GPU_TILE if has_gpu else tiling.CPU_TILE)
+    if config.tile_size is not None and max(height, width) <= tile:
+        multiscale.check_fits(height, width, batch, has_gpu)
+        return
+    if config.style_masks or config.preserve_mask:
+        raise ValueError(f"a {width}x{height} px output is optimised tile by tile, and --style_masks / "
+                         "--preserve_mask do not work with tiles yet: lower --image_size")
+    multiscale.check_fits(*tiling.tile_extent(height, width, tile, config.tile_overlap), batch, has_gpu)
 
 
 def check_content_size(height: int, width: int, config: OptimizeConfig, what: str) -> None:
@@ -404,10 +548,11 @@ def stylize(content: ImageLike = DEFAULT_CONTENT, styles: Sequence[ImageLike] = 
     content_image = images.as_image(content, "content")
     style_images = [images.as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
     check_content_size(*content_image.shape[:2], config, "content image")
-    multiscale.check_fits(*images.scaled_size(*content_image.shape[:2], config.image_size), 1,
-                          distribute.has_gpu())
+    check_memory(*images.scaled_size(*content_image.shape[:2], config.image_size), 1, config)
     resized = np.asarray(images.resize_long_side(content_image, config.image_size))[None]
-    runner = Stylizer(style_images, config, strategy)  # weights errors surface here, before any log line
+    style_masks, preserve_mask = load_masks(config, resized.shape[1:3])
+    runner = Stylizer(style_images, config, strategy, style_masks=style_masks, preserve_mask=preserve_mask)
+    # (weights errors surface in Stylizer, before any log line)
     _log_choices(requested, config)
     return runner.optimize_batch(resized, callback, chunk_size)[0]
 
@@ -430,8 +575,9 @@ def stylize_files(paths: Sequence[str], styles: Sequence[ImageLike], config: Opt
         check_content_size(height, width, config, os.fspath(path))
     style_images = [images.as_image(style, f"style {i + 1}") for i, style in enumerate(styles)]
     per_replica = math.ceil(config.batch_size / strategy.num_replicas_in_sync)
-    multiscale.check_fits(config.image_size, config.image_size, per_replica, distribute.has_gpu())
-    runner = Stylizer(style_images, config, strategy)
+    check_memory(config.image_size, config.image_size, per_replica, config)
+    style_masks, preserve_mask = load_masks(config)
+    runner = Stylizer(style_images, config, strategy, style_masks=style_masks, preserve_mask=preserve_mask)
     _log_choices(requested, config)
     for batch_paths, batch in data.content_batches(list(paths), config.image_size, config.batch_size):
         results = runner.optimize_batch(np.asarray(batch), callback, chunk_size)

@@ -104,7 +104,9 @@ class OptimizeEngine:
         self.temporal = temporal
         self.frame_iterations = frame_iterations
         self.chunk_size = chunk_size
-        self.stylizer = transfer.Stylizer(styles, config, strategy, temporal_weight=temporal_weight)
+        style_masks, preserve_mask = transfer.load_masks(config, self.size)
+        self.stylizer = transfer.Stylizer(styles, config, strategy, temporal_weight=temporal_weight,
+                                          style_masks=style_masks, preserve_mask=preserve_mask)
         self._previous: tuple[np.ndarray, np.ndarray] | None = None  # (input uint8, output float32) working size
 
     def _working(self, frame: np.ndarray) -> np.ndarray:
