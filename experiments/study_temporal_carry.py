@@ -26,7 +26,7 @@ import benchmarking  # noqa: F401  (puts the repo on sys.path)
 import numpy as np
 from bench_video import PHOTO, STYLE, make_clip
 
-VARIANTS = [  # (interpolation, strength)
+VARIANTS = [  # (interpolation, strength[, max_change]); --variants interpolation:strength[:max_change],...
     ("nearest", 1.0), ("linear", 1.0), ("cubic", 1.0), ("lanczos", 1.0),
     ("nearest", 0.9), ("cubic", 0.9), ("lanczos", 0.9), ("lanczos", 0.8),
 ]
@@ -55,12 +55,13 @@ def study(name: str, clip: list, engine, evaluator) -> None:
     base_error, base_style = temporal.warping_error(clip, stylised), style(stylised)
     print(f"\n{name}: {len(clip)} frames {clip[0].shape[1]}x{clip[0].shape[0]}; frame by frame: warping error "
           f"{base_error:.5f}, style loss {base_style:.4g}")
-    print(f"{'carry':>8} {'strength':>8} {'warp err':>9} {'x f-b-f':>8} {'style':>8}")
-    for interpolation, strength in VARIANTS:
-        blender = temporal.TemporalBlender(strength, interpolation=interpolation)
+    print(f"{'carry':>8} {'strength':>8} {'tau':>5} {'warp err':>9} {'x f-b-f':>8} {'style':>8}")
+    for interpolation, strength, *rest in VARIANTS:
+        tau = rest[0] if rest else temporal.MAX_CHANGE
+        blender = temporal.TemporalBlender(strength, max_change=tau, interpolation=interpolation)
         outputs = [blender(frame, painted) for frame, painted in zip(clip, stylised, strict=True)]
         error = temporal.warping_error(clip, outputs)
-        print(f"{interpolation:>8} {strength:8.2f} {error:9.5f} {error / base_error:8.2f} "
+        print(f"{interpolation:>8} {strength:8.2f} {tau:5.2f} {error:9.5f} {error / base_error:8.2f} "
               f"{style(outputs) / base_style - 1:+8.1%}", flush=True)
 
 
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", default="", help="interpolation:strength,... instead of the default list")
     args = parser.parse_args(argv)
     if args.variants:
-        VARIANTS[:] = [(v.split(":")[0], float(v.split(":")[1])) for v in args.variants.split(",")]
+        VARIANTS[:] = [(v.split(":")[0], *(float(x) for x in v.split(":")[1:])) for v in args.variants.split(",")]
     from tfstyle.evaluate import StyleEvaluator
     from tfstyle.video import engines
 
