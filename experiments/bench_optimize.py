@@ -22,6 +22,15 @@ and layers, one stage):
   the TensorFlow tutorial, which computes its targets once);
 * ``scipy``: `scipy.optimize.minimize(method="L-BFGS-B")` with the [0, 1] box, driving the same
   loss+gradient `tf.function`; every evaluation goes device -> host (float64) -> device.
+* ``masked``: stylize()'s L-BFGS with spatial control (`--style_masks`): the painting twice, one per half of
+  the image (soft-edged masks), so the guided Gram loss of two regions runs where ``lbfgs`` runs one
+  plain Gram loss; its ms/it over the ``lbfgs`` row's (XLA off, same precision) is the cost of masks;
+* ``tiled`` (``--tiled SIZE``): a whole `stylize()` run at a SIZE px long side larger than memory allows in one
+  step (4096 on a 24 GiB CPU machine), on a landscape photo of `../shared` (the bundled astronaut without it),
+  `OptimizeConfig(image_size=SIZE, iterations=--tiled_iterations)` otherwise default: the stages that do not fit
+  go tile by tile (`tfstyle.optimize.tiling`). It reports wall time, peak RSS, the tiles and the untiled
+  step's memory estimate, and the seam check of the tests (mean gradient across the tile cuts over the mean
+  gradient everywhere);
 * ``recipe``: the peer anyone can copy, the TensorFlow style-transfer tutorial's recipe written the way
   the tutorial writes it (`recipe.py`, beside this script: Keras VGG19 with max pooling, its layers and
   weights, targets computed once, its Adam step and clipping), sharing nothing with tfstyle but the image
@@ -66,11 +75,12 @@ import benchmarking  # experiments/benchmarking.py, beside this script
 REPO, RESULTS_DIR = benchmarking.REPO, benchmarking.RESULTS_DIR
 CONTENT_IMAGE = os.path.join(REPO, "tfstyle", "assets", "astronaut.jpg")  # the bundled sample pair
 STYLE_IMAGE = os.path.join(REPO, "tfstyle", "assets", "vangogh_starry_night.jpg")
+TILED_CONTENT = os.path.join(os.path.dirname(REPO), "shared", "data", "content", "china_summer_palace.jpg")
 
 # (method, jit) in table order; the references and scipy run with XLA off only.
-ROWS = (("adam", False), ("adam", True), ("lbfgs", False), ("lbfgs", True),
+ROWS = (("adam", False), ("adam", True), ("lbfgs", False), ("lbfgs", True), ("masked", False),
         ("floor", False), ("recompute", False), ("scipy", False), ("recipe", False))
-METHODS = ("adam", "lbfgs", "floor", "recompute", "scipy", "recipe")
+METHODS = ("adam", "lbfgs", "masked", "floor", "recompute", "scipy", "recipe")
 STYLIZE_METHODS = ("adam", "lbfgs")  # the rows that run stylize()'s own code, with XLA off and on
 RUN_ITERATIONS = 100  # the whole-run comparison of the start-up table: the same iterations for both
 STARTUP_ROW = ("lbfgs", False)  # stylize()'s default path (OptimizeConfig's optimizer and jit), against the recipe
@@ -125,15 +135,56 @@ def _problem(spec: dict):
     from tfstyle.optimize.config import OptimizeConfig
 
     size = spec["size"]
-    optimizer = spec["method"] if spec["method"] in STYLIZE_METHODS else "adam"
+    masked = spec["method"] == "masked"
+    optimizer = "lbfgs" if masked else spec["method"] if spec["method"] in STYLIZE_METHODS else "adam"
     requested = OptimizeConfig(image_size=size, iterations=spec["warmup"] + spec["iterations"], scales=1,
                                optimizer=optimizer, jit=spec["jit"], weights=spec.get("weights", "auto"),
                                strategy="one_device", precision=spec.get("precision", "float32"))
     config, strategy = transfer.resolve(requested, 1)
     style = images.load_image(STYLE_IMAGE)
-    stylizer = transfer.Stylizer([style], config, strategy)
+    if masked:  # the left and right halves, each with a soft 16 px edge
+        left = np.clip((size / 2 + 8 - np.arange(size)) / 16, 0, 1)[None, :].repeat(size, 0).astype(np.float32)
+        stylizer = transfer.Stylizer([style, style], config, strategy, style_masks=[left, 1 - left])
+    else:
+        stylizer = transfer.Stylizer([style], config, strategy)
     content = np.asarray(images.resize(images.load_image(CONTENT_IMAGE), (size, size)))[None]
     return stylizer, content
+
+
+def _tiled_row(spec: dict) -> dict:
+    """One whole stylize() run at spec["size"] px, the finest stages tile by tile (see the module docstring)."""
+    import numpy as np
+
+    from tfstyle import distribute, images
+    from tfstyle.optimize import multiscale, tiling, transfer
+    from tfstyle.optimize.config import OptimizeConfig
+
+    content = TILED_CONTENT if os.path.isfile(TILED_CONTENT) else CONTENT_IMAGE
+    config = OptimizeConfig(image_size=spec["size"], iterations=spec["run_iterations"])
+    stages: dict = {}
+
+    def on_chunk(info):
+        stages.setdefault(info.stage, {"size": list(info.size), "first_step": info.step})
+
+    start = time.perf_counter()
+    result = transfer.stylize(content, [STYLE_IMAGE], config, on_chunk)
+    seconds = time.perf_counter() - start
+    height, width = result.shape[:2]
+    tile = config.tile_size or (tiling.GPU_TILE if distribute.has_gpu() else tiling.CPU_TILE)
+    grey = result.mean(axis=-1)
+    columns, rows = np.abs(np.diff(grey, axis=1)), np.abs(np.diff(grey, axis=0))
+    cells = tiling.plan_tiles(height, width, tile, 0)
+    cuts = ([columns[:, c - 1] for c in sorted({r for _, _, _, r in cells})[:-1]]
+            + [rows[r - 1] for r in sorted({b for _, _, b, _ in cells})[:-1]])
+    everywhere = float(np.concatenate([columns.ravel(), rows.ravel()]).mean())
+    images.save_image(os.path.join(RESULTS_DIR, f"tiled_{spec['size']}_preview.jpg"),
+                      images.resize_long_side(result, 1024))
+    return {**spec, "content": os.path.basename(content), "output_size": [height, width], "seconds": seconds,
+            "stages": stages, "tiles_finest": len(tiling.plan_tiles(height, width, tile, config.tile_overlap)),
+            "untiled_step_estimate_bytes": multiscale.estimate_bytes(height, width, 1),
+            "available_bytes": multiscale.available_bytes(distribute.has_gpu()),
+            "seam_gradient_ratio": float(np.concatenate(cuts).mean()) / everywhere if cuts else None,
+            "peak_rss_bytes": benchmarking.status_bytes("VmHWM:")}
 
 
 def _stylize_row(stylizer, content, total: int):
@@ -290,12 +341,14 @@ def run_row(spec: dict) -> dict:
     method, jit, note, first_done = spec["method"], spec["jit"], "", None
     if gpus:
         tf.config.experimental.reset_memory_stats("GPU:0")
+    if method == "tiled":
+        return _tiled_row(spec)
     if method == "recipe":  # nothing of tfstyle's objective is built in its process
         times, evaluations, start_loss, final_loss, first_done = _recipe_row(spec, total)
     else:
         stylizer, content = _problem(spec)
         config = stylizer.config
-        if method in STYLIZE_METHODS:  # first, so that its start-up is stylize()'s and nothing else's
+        if method in (*STYLIZE_METHODS, "masked"):  # first: its start-up is stylize()'s and nothing else's
             times, evaluations, x, first_done = _stylize_row(stylizer, content, total)
         loss_fn = stylizer.loss_function(content, spec["size"])
         loss_eval = tf.function(lambda x: loss_fn(x)[0])
@@ -306,7 +359,7 @@ def run_row(spec: dict) -> dict:
             times, evaluations, x = _recompute_row(stylizer, content, style, total, config.learning_rate)
         elif method == "scipy":
             times, evaluations, x, note = _scipy_row(loss_fn, content, total, config.lbfgs_history)
-        elif method not in STYLIZE_METHODS:
+        elif method not in (*STYLIZE_METHODS, "masked"):
             raise ValueError(f"unknown method {method!r}")
         start_loss = float(loss_eval(content))
         final_loss = float(loss_eval(tf.clip_by_value(x, 0.0, 1.0)))
@@ -347,6 +400,15 @@ def run_row(spec: dict) -> dict:
 
 def _gib(value) -> str:
     return "-" if value is None else f"{value / 2**30:.2f}"
+
+
+def mask_costs(rows: list[dict]) -> list[dict]:
+    """Per size and precision: the ``masked`` row's ms/it over the ``lbfgs`` row's with XLA off."""
+    plain = {(r["size"], r.get("precision")): r for r in rows
+             if (r["method"], r["jit"]) == ("lbfgs", False) and "error" not in r}
+    return [{"size": r["size"], "precision": r.get("precision"),
+             "ratio": r["ms_per_iteration"] / plain[(r["size"], r.get("precision"))]["ms_per_iteration"]}
+            for r in rows if r["method"] == "masked" and "error" not in r and (r["size"], r.get("precision")) in plain]
 
 
 def format_table(rows: list[dict], gpu: bool) -> str:
@@ -424,6 +486,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", default="float32,bf16", help="float32, bf16 or float32,bf16 (OptimizeConfig."
                         "precision of the adam / lbfgs rows; the others run in float32; --quick: float32)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, 3 iterations, 1 warm-up")
+    parser.add_argument("--tiled", type=int, default=0, help="also run a whole stylize() at this long side (px), "
+                        "tile by tile where it does not fit (e.g. 4096); 0: no")
+    parser.add_argument("--tiled_iterations", type=int, default=100, help="--iterations of the tiled run")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")
     parser.add_argument("--output", default=None, help="JSON path (default experiments/results/...)")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row, print its JSON
@@ -437,7 +502,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.warmup = 2 if args.warmup is None else args.warmup
     if args.iterations < 1 or args.warmup < 0:
         parser.error("--iterations must be >= 1 and --warmup >= 0")
-    unknown = set(args.methods.split(",")) - set(METHODS)
+    unknown = set(args.methods.split(",")) - set(METHODS) - {""}  # --methods "" with --tiled: that row only
     if set(args.precision.split(",")) - {"float32", "bf16"}:
         parser.error(f"unknown --precision {args.precision}: use float32, bf16 or float32,bf16")
     if unknown:
@@ -467,13 +532,13 @@ def main(argv=None) -> int:
     machine["default_precision"] = f"{default_precision} ({why})"
     sizes = [int(s) for s in (args.sizes or ("256,512,1024" if gpu else "256,512")).split(",")]
     xla = {"off": [False], "on": [True], "off,on": [False, True], "on,off": [False, True]}[args.xla]
-    methods = args.methods.split(",")
+    methods = [m for m in args.methods.split(",") if m]
     precisions = args.precision.split(",")
     specs = [{"size": size, "method": method, "jit": jit, "precision": precision, "warmup": args.warmup,
               "iterations": args.iterations}
              for size in sizes for method, jit in ROWS
              if method in methods and (jit in xla or method not in STYLIZE_METHODS)
-             for precision in (precisions if method in STYLIZE_METHODS else ["float32"])]
+             for precision in (precisions if method in (*STYLIZE_METHODS, "masked") else ["float32"])]
     for spec in specs:
         spec["weights"] = args.weights
     print(f"device: {', '.join(machine['gpus']) or machine['cpu_model']} ({machine['cpu_cores']} cores, "
@@ -490,6 +555,10 @@ def main(argv=None) -> int:
         print(f"  {spec['size']} px {spec['method']} xla={'on' if spec['jit'] else 'off'} {spec['precision']}: "
               f"{outcome} "
               f"({time.perf_counter() - row_start:.0f} s)", flush=True)
+    tiled = None
+    if args.tiled:
+        tiled = benchmarking.spawn_row(__file__, {"method": "tiled", "size": args.tiled,
+                                                  "run_iterations": args.tiled_iterations}, args.timeout)
     table = format_table(rows, gpu)
     startup = startup_rows(rows, default_precision)
     print()
@@ -497,6 +566,17 @@ def main(argv=None) -> int:
     if startup:
         print()
         print(format_startup(startup))
+    for cost in mask_costs(rows):
+        print(f"spatial control at {cost['size']} px ({cost['precision']}): {cost['ratio']:.2f}x the time of an "
+              "unmasked L-BFGS iteration")
+    if tiled is not None and "error" in tiled:
+        print(f"tiled {args.tiled} px: error: {tiled['error']}")
+    elif tiled is not None:
+        untiled = _gib(tiled["untiled_step_estimate_bytes"])
+        print(f"tiled: {tiled['output_size'][1]}x{tiled['output_size'][0]} px in {tiled['seconds'] / 60:.1f} min, "
+              f"peak RSS {_gib(tiled['peak_rss_bytes'])} GiB (one untiled step: ~{untiled} GiB); "
+              f"{tiled['tiles_finest']} tiles at full size; gradient across the tile cuts "
+              f"{tiled['seam_gradient_ratio']:.2f}x the mean")
     print("\nGFLOP/s: VGG19 3x3 convs up to block5_conv1 (recipe: block5_conv2), forward + backward = 2x forward "
           "per evaluation "
           "(frozen weights: no weight gradients); loss/start: total loss of the clipped image relative "
@@ -518,6 +598,8 @@ def main(argv=None) -> int:
                       "2x forward (input gradients only); recompute steps add 2 forwards",
         "wall_seconds": time.perf_counter() - started,
         "rows": rows,
+        "mask_cost": mask_costs(rows),
+        "tiled": tiled,
         "startup": startup,
         "table": table,
         "startup_table": format_startup(startup) if startup else "",

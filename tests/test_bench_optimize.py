@@ -44,14 +44,14 @@ def test_rows_at_32_px_with_random_weights(tmp_path, bench):
     recipe: the JSON it writes, and the start-up of both."""
     output = tmp_path / "bench.json"
     started = time.time()
-    result = helpers.run_script(SCRIPT, "--sizes=32", "--methods=lbfgs,recipe", "--xla=off", "--iterations=2",
+    result = helpers.run_script(SCRIPT, "--sizes=32", "--methods=lbfgs,masked,recipe", "--xla=off", "--iterations=2",
                                 "--warmup=1", "--weights=random", "--precision=float32", f"--output={output}",
                                 timeout=300)
     wall = time.time() - started
     assert result.returncode == 0, result.stderr[-2000:] + result.stdout[-2000:]
     report = json.loads(output.read_text())
     assert report["benchmark"] == "bench_optimize" and report["settings"]["weights"] == "random"
-    row, recipe = report["rows"]
+    row, masked, recipe = report["rows"]
     assert (row["size"], row["method"], row["jit"], row["weights"]) == (32, "lbfgs", False, "random")
     assert row["iterations_done"] == 3 and len(row["ms_per_iteration_all"]) == 3
     assert row["ms_per_iteration"] == pytest.approx(statistics.median(row["ms_per_iteration_all"][1:]))
@@ -62,6 +62,11 @@ def test_rows_at_32_px_with_random_weights(tmp_path, bench):
     assert row["peak_rss_bytes"] > 100 * 2**20
     assert "lbfgs" in report["table"] and report["table"] in result.stdout
     assert row["precision"] == "float32" and report["settings"]["precision"] == "float32"
+
+    # Spatial control: stylize()'s L-BFGS with two masked regions, its cost over the plain row reported.
+    assert (masked["method"], masked["iterations_done"]) == ("masked", 3) and 0.0 < masked["relative_loss"] < 1.0
+    (cost,) = report["mask_cost"]
+    assert cost["ratio"] == pytest.approx(masked["ms_per_iteration"] / row["ms_per_iteration"])
 
     # The recipe: one Adam step per iteration, its FLOPs to block5_conv2, its own loss lowered by 3 steps.
     assert (recipe["size"], recipe["method"], recipe["iterations_done"]) == (32, "recipe", 3)
