@@ -1,7 +1,7 @@
 """Does `--strength` mean the same on every pair? The spread of the style-loss ratio over every content x style
 pair of `../shared`, at one fixed `--style_weight` and at one `--strength`.
 
-    python experiments/study_strength.py                    # every pair, 96 px, 50 L-BFGS iterations
+    python experiments/study_strength.py                    # every pair, 64 px, 40 L-BFGS iterations
     python experiments/study_strength.py --limit 3          # a smoke run: 3 photos x 3 paintings
 
 For each pair (the photos of `../shared/data/content` x the paintings of `../shared/data/style`, top level,
@@ -93,9 +93,9 @@ def summary(ratios: dict[str, dict[str, float]]) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=96, help="square output side, px")
-    parser.add_argument("--iterations", type=int, default=50)
-    parser.add_argument("--eval_size", type=int, default=256, help="the evaluator's long side, px")
+    parser.add_argument("--size", type=int, default=64, help="square output side, px")
+    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--eval_size", type=int, default=64, help="the evaluator's long side, px (the output's)")
     parser.add_argument("--limit", type=int, default=0, help="use the first N photos and paintings (0: all)")
     parser.add_argument("--monotone_styles", type=int, default=3, help="paintings also run at 0.25 and 0.75")
     parser.add_argument("--monotone_photos", type=int, default=3, help="photos also run at 0.25 and 0.75")
