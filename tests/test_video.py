@@ -229,10 +229,14 @@ def test_video_cli_stylises_a_clip_with_the_bundled_network(tmp_path):
     ("style for fast", "for --engine adain or optimize"),
     ("optimize flag for fast", "--iterations is a flag of --engine optimize, not fast"),
     ("bad frame iterations", "--frame_iterations must be at least 1"),
+    ("zero frames", "no images"),
 ])
 def test_video_cli_bad_input_gives_one_error_line(tmp_path, case, pattern):
     clip = tmp_path / "in.mp4"
-    if case != "missing":
+    if case == "zero frames":  # a frame folder with nothing in it
+        clip = tmp_path / "frames"
+        clip.mkdir()
+    elif case != "missing":
         if case == "not a video":
             clip.write_text("text")
         else:

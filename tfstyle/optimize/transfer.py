@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 # tile by tile when --tile_size is not given; the paintings' long side is capped (Stylizer._style_size).
 TILE_MEMORY_SHARE = 0.6
 MAX_STYLE_SIDE = 2048
+# Host copies of a tiled run's whole image (photo, stage photo, canvas, result, resize buffers), float32 RGB.
+IMAGE_BYTES_PER_PIXEL = 6 * 3 * 4
 
 DEFAULT_CONTENT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "astronaut.jpg")
 DEFAULT_STYLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "vangogh_starry_night.jpg")
@@ -349,10 +351,10 @@ class Stylizer:
                     done += count
                     step += count
                     if callback is not None:
-                        def image(run=stage_run, box=box, canvas=canvas, sc=stage_content):
-                            t, le, b, r = box
+                        def image(x=stage_run.state.x, box=box, canvas=canvas, sc=stage_content):
+                            t, le, b, r = box  # this chunk's iterate, in the canvas as it was
                             current = canvas.copy()
-                            current[:, t:b, le:r] = self._gather(run.state.x)
+                            current[:, t:b, le:r] = self._gather(x)
                             return self.finish(current, sc)[:batch]
 
                         callback(StepInfo(
@@ -489,6 +491,11 @@ def check_memory(height: int, width: int, batch: int, config: OptimizeConfig) ->
     replica `batch`) would not fit: the whole image, or one tile where the finest stages go tile by tile
     (`Stylizer.tiles_for`)."""
     has_gpu = distribute.has_gpu()
+    host = multiscale.available_bytes(False)
+    if host is not None and IMAGE_BYTES_PER_PIXEL * height * width * batch > host:  # the canvases themselves
+        raise ValueError(f"a {width}x{height} px output needs about "
+                         f"{IMAGE_BYTES_PER_PIXEL * height * width * batch / 2**30:.1f} GiB for its images alone but "
+                         f"only {host / 2**30:.1f} GiB of RAM is available: lower --image_size")
     if config.tile_size is None:
         available = multiscale.available_bytes(has_gpu)
         needed = multiscale.estimate_bytes(height, width, batch)
