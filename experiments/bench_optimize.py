@@ -155,16 +155,17 @@ def _tiled_row(spec: dict) -> dict:
     """One whole stylize() run at spec["size"] px, the finest stages tile by tile (see the module docstring)."""
     import numpy as np
 
-    from tfstyle import distribute, images
+    from tfstyle import distribute
     from tfstyle.optimize import multiscale, tiling, transfer
     from tfstyle.optimize.config import OptimizeConfig
 
     content = TILED_CONTENT if os.path.isfile(TILED_CONTENT) else CONTENT_IMAGE
-    config = OptimizeConfig(image_size=spec["size"], iterations=spec["run_iterations"])
+    config = OptimizeConfig(image_size=spec["size"], iterations=spec["run_iterations"], scales=spec.get("scales"))
     stages: dict = {}
 
     def on_chunk(info):
         stages.setdefault(info.stage, {"size": list(info.size), "first_step": info.step})
+        stages["total_steps"] = info.total_steps  # iterations summed over stages and tiles
 
     start = time.perf_counter()
     result = transfer.stylize(content, [STYLE_IMAGE], config, on_chunk)
@@ -177,10 +178,9 @@ def _tiled_row(spec: dict) -> dict:
     cuts = ([columns[:, c - 1] for c in sorted({r for _, _, _, r in cells})[:-1]]
             + [rows[r - 1] for r in sorted({b for _, _, b, _ in cells})[:-1]])
     everywhere = float(np.concatenate([columns.ravel(), rows.ravel()]).mean())
-    images.save_image(os.path.join(RESULTS_DIR, f"tiled_{spec['size']}_preview.jpg"),
-                      images.resize_long_side(result, 1024))
     return {**spec, "content": os.path.basename(content), "output_size": [height, width], "seconds": seconds,
-            "stages": stages, "tiles_finest": len(tiling.plan_tiles(height, width, tile, config.tile_overlap)),
+            "stages": stages, "seconds_per_tile_iteration": seconds / stages["total_steps"],
+            "tiles_finest": len(tiling.plan_tiles(height, width, tile, config.tile_overlap)),
             "untiled_step_estimate_bytes": multiscale.estimate_bytes(height, width, 1),
             "available_bytes": multiscale.available_bytes(distribute.has_gpu()),
             "seam_gradient_ratio": float(np.concatenate(cuts).mean()) / everywhere if cuts else None,
@@ -333,6 +333,8 @@ def _scipy_row(loss_fn, x0, total: int, history_size: int):
 
 def run_row(spec: dict) -> dict:
     """Runs one benchmark row in this process and returns its measurements."""
+    if spec["method"] == "tiled":
+        return _tiled_row(spec)
     import tensorflow as tf
 
     baseline_rss = benchmarking.status_bytes("VmRSS:")
@@ -341,8 +343,6 @@ def run_row(spec: dict) -> dict:
     method, jit, note, first_done = spec["method"], spec["jit"], "", None
     if gpus:
         tf.config.experimental.reset_memory_stats("GPU:0")
-    if method == "tiled":
-        return _tiled_row(spec)
     if method == "recipe":  # nothing of tfstyle's objective is built in its process
         times, evaluations, start_loss, final_loss, first_done = _recipe_row(spec, total)
     else:
@@ -489,6 +489,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tiled", type=int, default=0, help="also run a whole stylize() at this long side (px), "
                         "tile by tile where it does not fit (e.g. 4096); 0: no")
     parser.add_argument("--tiled_iterations", type=int, default=100, help="--iterations of the tiled run")
+    parser.add_argument("--tiled_scales", type=int, default=None, help="--scales of the tiled run (default: the "
+                        "machine's; 1 with a few --tiled_iterations measures the full-size tiles alone)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")
     parser.add_argument("--output", default=None, help="JSON path (default experiments/results/...)")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row, print its JSON
@@ -557,7 +559,7 @@ def main(argv=None) -> int:
               f"({time.perf_counter() - row_start:.0f} s)", flush=True)
     tiled = None
     if args.tiled:
-        tiled = benchmarking.spawn_row(__file__, {"method": "tiled", "size": args.tiled,
+        tiled = benchmarking.spawn_row(__file__, {"method": "tiled", "size": args.tiled, "scales": args.tiled_scales,
                                                   "run_iterations": args.tiled_iterations}, args.timeout)
     table = format_table(rows, gpu)
     startup = startup_rows(rows, default_precision)
