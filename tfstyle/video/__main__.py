@@ -32,7 +32,7 @@ from absl import flags
 
 from tfstyle import cli, options
 from tfstyle.optimize.config import OptimizeConfig
-from tfstyle.video.engines import ENGINES, FRAME_ITERATIONS, TEMPORAL_WEIGHT
+from tfstyle.video.engines import ENGINES, FRAME_ITERATIONS, TEMPORAL_WEIGHT, check_temporal_settings
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +89,7 @@ class VideoArgs:
             raise ValueError(f"--alpha is for --engine adain, not {self.engine}")
         if self.engine == "optimize" and self.model_dir:
             raise ValueError("--engine optimize takes no --model_dir (it optimises each frame; use --style)")
-        if self.frame_iterations < 1:
-            raise ValueError(f"--frame_iterations must be at least 1, got {self.frame_iterations}")
-        if self.temporal_weight < 0:
-            raise ValueError(f"--temporal_weight must be >= 0, got {self.temporal_weight}")
+        check_temporal_settings(self.temporal_weight, self.frame_iterations)
         options.check_alpha(self.alpha)
         if not 0.0 <= self.temporal_strength <= 1.0:
             raise ValueError(f"--temporal_strength must be in [0, 1], got {self.temporal_strength}")
@@ -150,10 +147,6 @@ def main(argv: list[str]) -> None:
         job = job_lib.VideoJob(args.input, args.output, settings, folder_fps=args.fps)
     except ImportError as error:
         raise cli.UserError(str(error)) from None
-    first = job.start()
-    logger.info("%s: %dx%d px, %d frames at %.3g fps%s; %s", args.input, job.info.width, job.info.height,
-                job.info.frames, float(job.info.fps), ", audio" if job.info.has_audio else "",
-                f"continuing at frame {first + 1}" if first else "starting")
     from tfstyle import images
     from tfstyle.video import engines, temporal
 
@@ -175,6 +168,12 @@ def main(argv: list[str]) -> None:
         styles = [images.read_image_uint8(path) for path in args.style]
         engine = engines.fast_engine(model_dir or None, styles, args.alpha, args.style_blend or None,
                                      args.preserve_colors, optimize_config.precision)
+    # The work folder is made only now: an engine that fails to build (a bad model, mask or painting) leaves
+    # nothing behind.
+    first = job.start()
+    logger.info("%s: %dx%d px, %d frames at %.3g fps%s; %s", args.input, job.info.width, job.info.height,
+                job.info.frames, float(job.info.fps), ", audio" if job.info.has_audio else "",
+                f"continuing at frame {first + 1}" if first else "starting")
     previous = job.previous(first)
     if previous is not None:
         blender.reset(*previous)

@@ -55,6 +55,14 @@ def cyclegan_engine(model_dir: str, direction: str = "a2b") -> Engine:
     return lambda frame: translator([frame])[0]
 
 
+def check_temporal_settings(temporal_weight: float, frame_iterations: int) -> None:
+    """Raises ValueError naming the flag when the optimisation engine's temporal settings are out of range."""
+    if frame_iterations < 1:
+        raise ValueError(f"--frame_iterations must be at least 1, got {frame_iterations}")
+    if temporal_weight < 0:
+        raise ValueError(f"--temporal_weight must be >= 0, got {temporal_weight}")
+
+
 class OptimizeEngine:
     """Video by optimisation (Ruder, Dosovitskiy & Brox 2016, "Artistic style transfer for videos").
 
@@ -87,10 +95,7 @@ class OptimizeEngine:
         from tfstyle import distribute, images
         from tfstyle.optimize import multiscale, transfer
 
-        if frame_iterations < 1:
-            raise ValueError(f"--frame_iterations must be at least 1, got {frame_iterations}")
-        if temporal_weight < 0:
-            raise ValueError(f"--temporal_weight must be >= 0, got {temporal_weight}")
+        check_temporal_settings(temporal_weight, frame_iterations)
         height, width = frame_size
         if config.image_size is None:
             machine_default = config.resolved().image_size
