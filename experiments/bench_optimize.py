@@ -171,7 +171,7 @@ def _tiled_row(spec: dict) -> dict:
     result = transfer.stylize(content, [STYLE_IMAGE], config, on_chunk)
     seconds = time.perf_counter() - start
     height, width = result.shape[:2]
-    tile = config.tile_size or (tiling.GPU_TILE if distribute.has_gpu() else tiling.CPU_TILE)
+    tile = transfer.tile_side(config)
     grey = result.mean(axis=-1)
     columns, rows = np.abs(np.diff(grey, axis=1)), np.abs(np.diff(grey, axis=0))
     cells = tiling.plan_tiles(height, width, tile, 0)

@@ -372,19 +372,13 @@ class Stylizer:
         return self.finish(result, contents)[:batch]
 
     def _tile_and_overlap(self) -> tuple[int, int]:
-        tile = self.config.tile_size or (tiling.GPU_TILE if distribute.has_gpu() else tiling.CPU_TILE)
-        return tile, self.config.tile_overlap
+        return tile_side(self.config), self.config.tile_overlap
 
     def tiles_for(self, height: int, width: int, per_replica: int) -> list[tuple[int, int, int, int]]:
         """The boxes a stage of `height` x `width` px runs as: the whole image, or tiles (`tiling.plan_tiles`)
         when it is larger than `tile_size`, or, with no `tile_size`, when one step would not fit in memory."""
         tile, overlap = self._tile_and_overlap()
-        if self.config.tile_size is None:
-            available = multiscale.available_bytes(distribute.has_gpu())
-            needed = multiscale.estimate_bytes(height, width, per_replica)
-            if available is None or needed <= TILE_MEMORY_SHARE * available:
-                return [(0, 0, height, width)]
-        elif max(height, width) <= tile:
+        if not needs_tiles(height, width, per_replica, self.config):
             return [(0, 0, height, width)]
         if self.guided:
             raise ValueError("--style_masks / --preserve_mask with a tiled stage are not supported yet: lower "
@@ -486,6 +480,21 @@ def load_masks(config: OptimizeConfig, size: tuple[int, int] | None = None
     return style_masks, preserve
 
 
+def tile_side(config: OptimizeConfig) -> int:
+    """The tiles' side in px: `config.tile_size`, else `tiling.CPU_TILE` / `GPU_TILE` for the machine."""
+    return config.tile_size or (tiling.GPU_TILE if distribute.has_gpu() else tiling.CPU_TILE)
+
+
+def needs_tiles(height: int, width: int, batch: int, config: OptimizeConfig) -> bool:
+    """Whether a `height` x `width` px stage (batch per replica `batch`) goes tile by tile: when it is larger than
+    `config.tile_size`, or, with no `tile_size`, when one step would need more than `TILE_MEMORY_SHARE` of the
+    memory there is (`multiscale.estimate_bytes`)."""
+    if config.tile_size is not None:
+        return max(height, width) > config.tile_size
+    available = multiscale.available_bytes(distribute.has_gpu())
+    return available is not None and multiscale.estimate_bytes(height, width, batch) > TILE_MEMORY_SHARE * available
+
+
 def check_memory(height: int, width: int, batch: int, config: OptimizeConfig) -> None:
     """Raises ValueError before any work when the largest step of a `height` x `width` px output (batch per
     replica `batch`) would not fit: the whole image, or one tile where the finest stages go tile by tile
@@ -496,19 +505,14 @@ def check_memory(height: int, width: int, batch: int, config: OptimizeConfig) ->
         raise ValueError(f"a {width}x{height} px output needs about "
                          f"{IMAGE_BYTES_PER_PIXEL * height * width * batch / 2**30:.1f} GiB for its images alone but "
                          f"only {host / 2**30:.1f} GiB of RAM is available: lower --image_size")
-    if config.tile_size is None:
-        available = multiscale.available_bytes(has_gpu)
-        needed = multiscale.estimate_bytes(height, width, batch)
-        if available is None or needed <= TILE_MEMORY_SHARE * available:
-            return
-    tile = config.tile_size or (tiling.GPU_TILE if has_gpu else tiling.CPU_TILE)
-    if config.tile_size is not None and max(height, width) <= tile:
-        multiscale.check_fits(height, width, batch, has_gpu)
+    if not needs_tiles(height, width, batch, config):
+        if config.tile_size is not None:
+            multiscale.check_fits(height, width, batch, has_gpu)
         return
     if config.style_masks or config.preserve_mask:
         raise ValueError(f"a {width}x{height} px output is optimised tile by tile, and --style_masks / "
                          "--preserve_mask do not work with tiles yet: lower --image_size")
-    multiscale.check_fits(*tiling.tile_extent(height, width, tile, config.tile_overlap), batch, has_gpu)
+    multiscale.check_fits(*tiling.tile_extent(height, width, tile_side(config), config.tile_overlap), batch, has_gpu)
 
 
 def check_content_size(height: int, width: int, config: OptimizeConfig, what: str) -> None:
