@@ -75,7 +75,21 @@ def style_loss(features, target_gram) -> tf.Tensor:
     Returns:
         float32 scalar, mean over batch.
     """
-    gram = gram_matrix(features)
+    return gram_style_loss(gram_matrix(features), target_gram)
+
+
+def gram_style_loss(gram, target_gram) -> tf.Tensor:
+    """`style_loss` from a Gram matrix already computed: E_l = (1 / (4 N_l^2)) sum_ij (G_ij - A_ij)^2.
+
+    Args:
+        gram: float32 [B, C, C], normalised by the positions (`gram_matrix`, or a sum over tiles divided by
+            the positions of the whole image, `tfstyle.optimize.tiling`).
+        target_gram: float32 [B or 1, C, C].
+
+    Returns:
+        float32 scalar, mean over batch.
+    """
+    gram = _f32(gram)
     channels = tf.cast(tf.shape(gram)[-1], tf.float32)
     per_example = tf.reduce_sum(tf.square(gram - _f32(target_gram)), axis=[1, 2]) / (4.0 * channels**2)
     return tf.reduce_mean(per_example)

@@ -52,9 +52,9 @@ class OptimizeConfig:
         + ", ".join(f"{w:g} with --style_loss {k}" for k, w in STYLE_WEIGHTS.items()) + ")")
     tv_weight: float = options.option(1e4, "weight of the total-variation smoothness loss")
     strength: float | None = options.option(
-        None, "0..1: how much style, the same on every photo/painting pair: sets --style_weight from the pair "
-        "itself (both losses relative to their scale at the photo; 0.5 is the default look on the bundled pair, "
-        "each quarter x10 the style weight); default: use --style_weight")
+        None, "0..1: how much style, the same on every photo/painting pair: the style loss is brought to "
+        "10^(-2 s) of the photo's own (0.1 at 0.5, 0.01 at 1) by a style weight that sets itself during the run; "
+        "0 keeps the photo; default: use --style_weight")
     backbone: str = options.option("vgg19", "feature network", choices=tuple(features.BACKBONES))
     weights: str = options.option(
         "auto", "auto (a weights file, Keras' cached ImageNet file, else the offline 8-bit ImageNet VGG19), "
@@ -87,9 +87,10 @@ class OptimizeConfig:
         None, "coarse-to-fine stages, each x2 the previous size (default: as many as keep each stage "
         f"<= {CPU_STAGE_SIZE} px on CPU, {GPU_STAGE_SIZE} on GPU)")
     tile_size: int | None = options.option(
-        None, "optimise stages larger than this (px) tile by tile, with --tile_overlap, against the global style "
-        "targets (default: only the stages that would not fit in memory, in 512 px tiles on CPU, 1024 on GPU)")
-    tile_overlap: int = options.option(64, "px of context each tile shares with its neighbours (cross-faded)")
+        None, "run the VGG passes of stages larger than this (px) tile by tile (the whole image's objective and "
+        "gradient, computed window by window; default: only the stages that would not fit in memory, in 512 px "
+        "tiles on CPU, 1024 on GPU)")
+    tile_overlap: int = options.option(64, "px of context each tile's window sees around it (rounded up to 16)")
     jit: bool = options.option(False, "compile the optimisation step with XLA")
     precision: str = options.option(
         "auto", "VGG passes in float32 or bf16 (bfloat16 compute, float32 weights; losses, Gram matrices "
@@ -118,8 +119,8 @@ class OptimizeConfig:
                                  "not both")
         if self.tile_size is not None and self.tile_size < 64:
             raise ValueError(f"--tile_size must be at least 64 px, got {self.tile_size}")
-        if self.tile_overlap < 0 or (self.tile_size is not None and 2 * self.tile_overlap >= self.tile_size):
-            raise ValueError(f"--tile_overlap must be >= 0 and under half of --tile_size, got {self.tile_overlap}")
+        if self.tile_overlap < 0:
+            raise ValueError(f"--tile_overlap must be >= 0, got {self.tile_overlap}")
         if self.learning_rate <= 0:
             raise ValueError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.lbfgs_history < 1:

@@ -18,13 +18,19 @@ import tensorflow as tf
 from tfstyle import losses
 from tfstyle.loss_targets import STYLE_LOSSES, blended_grams, content_targets, normalised, style_targets
 
-__all__ = ["STRENGTH_REFERENCE", "STYLE_LOSSES", "LossFn", "blended_grams", "content_targets", "make_loss_fn",
-           "normalised", "strength_multiplier", "style_targets", "style_weight_for_strength"]
+__all__ = ["STRENGTH_DECADES", "STRENGTH_REFERENCE", "STYLE_LOSSES", "LossFn", "blended_grams", "content_targets",
+           "controlled_style_weight", "make_loss_fn", "normalised", "strength_multiplier", "strength_target",
+           "style_targets", "style_weight_for_strength"]
 
 # k below: at strength 0.5 the bundled pair (astronaut, Starry Night; 256 px, Gram loss, the default layers)
 # gets the default style weight 5e-3 (float32: content scale m = 1.059e6, start style loss S0 = 1.193e10 there;
 # 5e-3 * 1.193e10 / 1.059e6 = 56.3), so the dial's middle is the default look.
 STRENGTH_REFERENCE = 56.3
+# r(s) = 10^(-STRENGTH_DECADES s): the share of the photo's own style loss that strength s asks the output to keep
+# (1 at s = 0, 0.1 at the middle, 0.01 at s = 1): a quarter turn divides it by 3.2.
+STRENGTH_DECADES = 2.0
+# The multiplier beta may move by at most this factor (either way) per control step.
+MAX_CONTROL_STEP = 10.0
 
 LossFn = Callable[[tf.Tensor], tuple[tf.Tensor, dict[str, tf.Tensor]]]
 
@@ -101,7 +107,8 @@ def strength_multiplier(strength: float) -> float:
 
 def style_weight_for_strength(strength: float, content_weight: float, content_scale: float,
                               start_style_loss: float) -> float:
-    """The style weight beta that `--strength` s gives one content/style pair:
+    """The style weight beta that `--strength` s starts one content/style pair from (the controller,
+    `controlled_style_weight`, then moves it until the style loss reaches `strength_target`):
 
         beta = k w(s) alpha m / S0
 
@@ -118,3 +125,34 @@ def style_weight_for_strength(strength: float, content_weight: float, content_sc
     if start_style_loss <= 0 or content_scale <= 0:
         return 0.0  # the photo already has the style (or no features): nothing to weigh
     return STRENGTH_REFERENCE * strength_multiplier(strength) * content_weight * content_scale / start_style_loss
+
+
+def strength_target(strength: float) -> float:
+    """r(s) = 10^(-2 s): the style loss the output should reach under `--strength` s, as a fraction of the
+    style loss of the photo itself (the ratio the fixed evaluator reports as "how far towards the painting").
+    1 at s = 0 (the photo), 0.1 at s = 0.5, 0.01 at s = 1."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"--strength must be in [0, 1], got {strength}")
+    return 10.0 ** (-STRENGTH_DECADES * strength)
+
+
+def controlled_style_weight(style_weight: float, ratio: float, target: float, gain: float = 1.0) -> float:
+    """One step of the strength controller: the style weight beta for the next chunk of iterations.
+
+    `--strength` asks for a constraint rather than a weight: keep the content, subject to
+    L_style(x) <= r(s) L_style(photo). beta is that constraint's Lagrange multiplier, found by multiplicative
+    dual ascent between chunks (as GECO does for VAEs, Rezende & Viola 2018, "Taming VAEs"):
+
+        log beta <- log beta + gain * log(ratio / target),   the step clipped to a factor of `MAX_CONTROL_STEP`
+
+    so a pair still above its target (a painting far from the photo, or one the solver reaches slowly) gets a
+    larger beta, and one below it a smaller one, until the ratio sits at the target: the same for every pair.
+
+    Args:
+        style_weight: beta now (> 0). ratio: L_style(x) / L_style(photo) now (>= 0). target: r(s) in (0, 1].
+        gain: the step's exponent (1: jump to where a linear response would land).
+    """
+    if style_weight <= 0 or target <= 0:
+        return style_weight
+    step = (max(ratio, 1e-12) / target) ** gain
+    return style_weight * min(max(step, 1.0 / MAX_CONTROL_STEP), MAX_CONTROL_STEP)

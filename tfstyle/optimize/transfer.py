@@ -41,8 +41,14 @@ logger = logging.getLogger(__name__)
 # tile by tile when --tile_size is not given; the paintings' long side is capped (Stylizer._style_size).
 TILE_MEMORY_SHARE = 0.6
 MAX_STYLE_SIDE = 2048
-# Host copies of a tiled run's whole image (photo, stage photo, canvas, result, resize buffers), float32 RGB.
-IMAGE_BYTES_PER_PIXEL = 6 * 3 * 4
+# Under --strength the style weight is corrected every this many iterations (objective.controlled_style_weight).
+CONTROL_EVERY = 10
+
+
+def tiled_bytes_per_pixel(history: int) -> int:
+    """Bytes per output pixel a tiled stage keeps besides one window's pass: float32 RGB copies of the image (the
+    L-BFGS history's 2m, the iterate, its gradient, the mirrored and padded copies, photo and resize buffers)."""
+    return (2 * history + 12) * 3 * 4
 
 DEFAULT_CONTENT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "astronaut.jpg")
 DEFAULT_STYLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "vangogh_starry_night.jpg")
@@ -103,6 +109,7 @@ class Stylizer:
         self.preserve_mask = None if preserve_mask is None else np.asarray(preserve_mask, np.float32)
         self.guided = bool(self.style_masks) or self.preserve_mask is not None
         self.last_style_weight: float | None = None  # beta of the last stage begun (set per stage by --strength)
+        self.start_style_loss: float | None = None  # --strength: the style loss of the last stage's photo (S0)
         self.strategy = strategy
         self.styles = list(styles)
         self.blend = objective.normalised(config.style_blend, len(self.styles))
@@ -243,7 +250,8 @@ class Stylizer:
         scale = float(np.mean([np.mean(np.square(np.asarray(targets[layer]))) for layer in self.content_layers]))
         _, terms = self._loss_fn(targets, tf.nest.map_structure(tf.constant, grams), style_weight=1.0)(
             tf.constant(prepared))
-        weight = objective.style_weight_for_strength(c.strength, c.content_weight, scale, float(terms["style"]))
+        self.start_style_loss = float(terms["style"])
+        weight = objective.style_weight_for_strength(c.strength, c.content_weight, scale, self.start_style_loss)
         logger.info("strength %g: style weight %.4g (content scale %.4g, start style loss %.4g)", c.strength,
                      weight, scale, float(terms["style"]))
         return weight
@@ -284,7 +292,7 @@ class Stylizer:
 
     def begin_stage(self, contents: np.ndarray, stage_long_side: int, x0: np.ndarray,
                     temporal: tuple[np.ndarray, np.ndarray] | None = None,
-                    style_reference: np.ndarray | None = None) -> StageRun:
+                    style_weight: float | None = None) -> StageRun:
         """Targets and solver state of one stage, on the replicas, ready to `run`.
 
         Args:
@@ -294,24 +302,69 @@ class Stylizer:
             temporal: for video frames, (w float32 [B, H, W, 3], c float32 [B, H, W, 1]): the previous outputs
                 warped onto these frames (as `prepare_content` sees images) and where they are reliable; the
                 stage then adds `temporal_weight` x Ruder et al.'s temporal loss (`objective.make_loss_fn`).
-            style_reference: for a tile, the whole stage's contents [B, H', W', 3]: the style targets (colour
-                matched to the photo under `preserve_colors`) and `strength`'s scales are the whole image's.
+            style_weight: beta for this stage, overriding the config's and `strength`'s (the video engine keeps
+                the weight its first frame's strength controller settled on).
         """
         init_fn, run_fn = self._compiled()
-        reference = contents if style_reference is None else style_reference
-        stacked = self._stacked_grams(reference, stage_long_side)
+        stacked = self._stacked_grams(contents, stage_long_side)
         grams = self._split_grams(stacked)
         prepared = np.asarray(self.prepare_content(contents))
-        # A tile keeps the weight of the stage before (the whole image at a coarser scale): computing the scales
-        # on the whole of a stage too large to optimise would be one more pass too large; the first stage's
-        # tile uses its own.
-        if style_reference is None or self.last_style_weight is None or self.config.strength is None:
+        if style_weight is not None:
+            self.last_style_weight = float(style_weight)
+        else:
             self.last_style_weight = self.stage_style_weight(prepared, stacked)
-        style_weight = tf.constant(self.last_style_weight, tf.float32)
+        weight = tf.constant(self.last_style_weight, tf.float32)
         if temporal is not None:
             temporal = tuple(self._split(np.asarray(value, np.float32)) for value in temporal)
-        targets, state = init_fn(self._split(prepared), grams, self._split(x0), temporal, style_weight)
-        return StageRun(self, run_fn, targets, grams, state, temporal, style_weight)
+        content = self._split(prepared)
+        targets, state = init_fn(content, grams, self._split(x0), temporal, weight)
+        return StageRun(self, run_fn, targets, grams, state, temporal, weight,
+                        restart=functools.partial(init_fn, content, grams))
+
+    def begin_tiled_stage(self, contents: np.ndarray, stage_long_side: int, x0: np.ndarray,
+                          grid: tiling.Grid) -> StageRun:
+        """`begin_stage` for a stage too large for one pass: the same objective, evaluated window by window on
+        `grid` (`tiling.TiledObjective`), the whole image still the solver's variable. Under `strength` the stage
+        keeps the weight of the stage before (measuring the photo's scales would be one more tiled pass); a first
+        stage that is tiled takes it from the photo at the size of one window."""
+        c = self.config
+        stacked = self._stacked_grams(contents, stage_long_side)
+        grams = self._split_grams(stacked)
+        prepared = np.asarray(self.prepare_content(contents))
+        if c.strength is None:
+            self.last_style_weight = float(c.style_weight)
+        elif self.last_style_weight is None:
+            small = np.asarray(images.resize(contents, images.scaled_size(*contents.shape[1:3], max(grid.window))))
+            self.last_style_weight = self.stage_style_weight(np.asarray(self.prepare_content(small)),
+                                                             self._stacked_grams(small, stage_long_side))
+        weight = tf.constant(self.last_style_weight, tf.float32)
+        tiled = tiling.TiledObjective(self.extractor, grid, c.backbone, self.content_layers, self.style_layers,
+                                      self.style_layer_weights)
+
+        def loss(targets, grams_, style_weight):
+            return tiled.make_loss_fn(targets, grams_, c.content_weight, style_weight, c.tv_weight)
+
+        def replica_init(content, grams_, x0_, temporal, style_weight):
+            targets = tiled.content_targets(content)
+            return targets, solvers.init(c.optimizer, loss(targets, grams_, style_weight), x0_,
+                                         history_size=c.lbfgs_history)
+
+        def replica_run(targets, grams_, state, iterations, temporal, style_weight):
+            return solvers.run(c.optimizer, loss(targets, grams_, style_weight), state, iterations,
+                               learning_rate=c.learning_rate)
+
+        @functools.partial(tf.function, autograph=False)
+        def init_fn(content, grams_, x0_, temporal, style_weight):
+            return self.strategy.run(replica_init, args=(content, grams_, x0_, temporal, style_weight))
+
+        @functools.partial(tf.function, autograph=False)
+        def run_fn(targets, grams_, state, iterations, temporal, style_weight):
+            return self.strategy.run(replica_run, args=(targets, grams_, state, iterations, temporal, style_weight))
+
+        content = self._split(prepared)
+        targets, state = init_fn(content, grams, self._split(x0), None, weight)
+        return StageRun(self, run_fn, targets, grams, state, None, weight,
+                        restart=functools.partial(init_fn, content, grams))
 
     def optimize_batch(self, contents: np.ndarray, callback: Callback | None, chunk_size: int) -> np.ndarray:
         """Stylises a batch of same-size content images float32 [B, H, W, 3] -> [B, H, W, 3] in [0, 1].
@@ -327,63 +380,53 @@ class Stylizer:
         height, width = contents.shape[1:3]
         stages = multiscale.plan_stages(max(height, width), c.scales, c.iterations)
         sizes = [images.scaled_size(height, width, stage.long_side) for stage in stages]
-        tiles = [self.tiles_for(*size, padded // replicas) for size in sizes]
-        total_steps = sum(stage.iterations * len(boxes) for stage, boxes in zip(stages, tiles, strict=True))
+        grids = [self.grid_for(*size, padded // replicas) for size in sizes]
+        total_steps = sum(stage.iterations for stage in stages)
         start = time.perf_counter()
         step, result = 0, None
-        for index, (stage, size, boxes) in enumerate(zip(stages, sizes, tiles, strict=True)):
+        for index, (stage, size, grid) in enumerate(zip(stages, sizes, grids, strict=True)):
             stage_content = np.asarray(images.resize(contents, size)) if size != (height, width) else contents
             x0 = self.initial_images(stage_content) if result is None else np.asarray(images.resize(result, size))
-            canvas = x0.copy()
-            if len(boxes) > 1:
-                logger.info("stage %d: %dx%d px in %d tiles of up to %dx%d px", index + 1, size[1], size[0],
-                            len(boxes), *reversed(tiling.tile_extent(*size, *self._tile_and_overlap())))
-            for box in boxes:
-                top, left, bottom, right = box
-                whole = box == (0, 0, *size)
-                stage_run = self.begin_stage(stage_content[:, top:bottom, left:right], stage.long_side,
-                                             canvas[:, top:bottom, left:right],
-                                             style_reference=None if whole else stage_content)
-                done = 0
-                while done < stage.iterations:
-                    count = min(chunk_size, stage.iterations - done)
-                    loss, terms = stage_run.run(count)
-                    done += count
-                    step += count
-                    if callback is not None:
-                        def image(x=stage_run.state.x, box=box, canvas=canvas, sc=stage_content):
-                            t, le, b, r = box  # this chunk's iterate, in the canvas as it was
-                            current = canvas.copy()
-                            current[:, t:b, le:r] = self._gather(x)
-                            return self.finish(current, sc)[:batch]
+            if grid is None:
+                stage_run = self.begin_stage(stage_content, stage.long_side, x0)
+            else:
+                logger.info("stage %d: %dx%d px, its VGG passes in %d windows of %dx%d px", index + 1, size[1],
+                            size[0], grid.tiles, *reversed(grid.window))
+                stage_run = self.begin_tiled_stage(stage_content, stage.long_side, x0, grid)
+            # --strength: correct beta towards the target ratio between chunks (a tiled stage keeps the weight the
+            # stage before settled on).
+            control = c.strength is not None and c.strength > 0 and grid is None and bool(self.start_style_loss)
+            done = 0
+            while done < stage.iterations:
+                count = min(chunk_size, stage.iterations - done, CONTROL_EVERY if control else stage.iterations)
+                loss, terms = stage_run.run(count)
+                done += count
+                step += count
+                if control and done < stage.iterations:
+                    self.last_style_weight = objective.controlled_style_weight(
+                        self.last_style_weight, terms["style"] / self.start_style_loss,
+                        objective.strength_target(c.strength))
+                    stage_run.reweigh(self.last_style_weight)
+                if callback is not None:
+                    def image(x=stage_run.state.x, sc=stage_content):  # this chunk's iterate
+                        return self.finish(self._gather(x), sc)[:batch]
 
-                        callback(StepInfo(
-                            step=step, total_steps=total_steps, stage=index, stages=len(stages), size=size,
-                            loss=loss, terms=terms, elapsed_s=time.perf_counter() - start, image=image,
-                        ))
-                tile_result = np.clip(stage_run.output(), 0.0, 1.0)
-                if whole:
-                    canvas = tile_result
-                else:
-                    weight = tiling.feather(box, *size, self._tile_and_overlap()[1])[None, :, :, None]
-                    canvas[:, top:bottom, left:right] = (weight * tile_result
-                                                         + (1.0 - weight) * canvas[:, top:bottom, left:right])
-            result = canvas
+                    callback(StepInfo(
+                        step=step, total_steps=total_steps, stage=index, stages=len(stages), size=size,
+                        loss=loss, terms=terms, elapsed_s=time.perf_counter() - start, image=image,
+                    ))
+            result = np.clip(stage_run.output(), 0.0, 1.0)
         return self.finish(result, contents)[:batch]
 
-    def _tile_and_overlap(self) -> tuple[int, int]:
-        return tile_side(self.config), self.config.tile_overlap
-
-    def tiles_for(self, height: int, width: int, per_replica: int) -> list[tuple[int, int, int, int]]:
-        """The boxes a stage of `height` x `width` px runs as: the whole image, or tiles (`tiling.plan_tiles`)
-        when it is larger than `tile_size`, or, with no `tile_size`, when one step would not fit in memory."""
-        tile, overlap = self._tile_and_overlap()
+    def grid_for(self, height: int, width: int, per_replica: int) -> tiling.Grid | None:
+        """How a stage of `height` x `width` px runs: None (whole), or the `tiling.Grid` of its windows when it is
+        larger than `tile_size`, or, with no `tile_size`, when one step would not fit in memory."""
         if not needs_tiles(height, width, per_replica, self.config):
-            return [(0, 0, height, width)]
+            return None
         if self.guided:
             raise ValueError("--style_masks / --preserve_mask with a tiled stage are not supported yet: lower "
                              "--image_size below the size that needs tiling")
-        return tiling.plan_tiles(height, width, tile, overlap)
+        return tiling.plan_grid(height, width, tile_side(self.config), self.config.tile_overlap)
 
     def _stacked_grams(self, contents: np.ndarray, stage_long_side: int) -> dict:
         """The style targets of each content image (see `_grams_for`), stacked along the batch axis."""
@@ -413,8 +456,10 @@ class StageRun:
     """One stage of one batch in progress (from `Stylizer.begin_stage`): the solver state on the replicas
     and the compiled chunk of iterations that `stylize()` runs between two progress reports."""
 
-    def __init__(self, stylizer: Stylizer, run_fn, targets, grams, state, temporal=None, style_weight=None):
+    def __init__(self, stylizer: Stylizer, run_fn, targets, grams, state, temporal=None, style_weight=None,
+                 restart=None):
         self._stylizer = stylizer
+        self._restart = restart  # (x0, temporal, style_weight) -> (targets, state): the stage's init_fn
         self._run_fn = run_fn
         self._targets = targets
         self._grams = grams
@@ -434,6 +479,12 @@ class StageRun:
                                                self._temporal, self._style_weight)
         mean = self._stylizer._mean  # noqa: SLF001 - the stylizer's own replica helpers
         return mean(loss), {name: mean(value) for name, value in terms.items()}
+
+    def reweigh(self, style_weight: float) -> None:
+        """Goes on from the current iterates with a new style weight beta: the solver restarts there (an L-BFGS
+        history gathered under the old objective would describe the wrong one; one more loss evaluation)."""
+        self._style_weight = tf.constant(style_weight, tf.float32)
+        self._targets, self.state = self._restart(self.state.x, self._temporal, self._style_weight)
 
     def images(self) -> np.ndarray:
         """The current iterates, float32 [B, H, W, 3] (in [0, 1]: both solvers keep them in the box)."""
@@ -498,12 +549,13 @@ def needs_tiles(height: int, width: int, batch: int, config: OptimizeConfig) -> 
 def check_memory(height: int, width: int, batch: int, config: OptimizeConfig) -> None:
     """Raises ValueError before any work when the largest step of a `height` x `width` px output (batch per
     replica `batch`) would not fit: the whole image, or one tile where the finest stages go tile by tile
-    (`Stylizer.tiles_for`)."""
+    (`Stylizer.grid_for`)."""
     has_gpu = distribute.has_gpu()
     host = multiscale.available_bytes(False)
-    if host is not None and IMAGE_BYTES_PER_PIXEL * height * width * batch > host:  # the canvases themselves
+    images_bytes = tiled_bytes_per_pixel(config.lbfgs_history or 0) * height * width * batch
+    if host is not None and images_bytes > host:  # the image, its solver state and its copies
         raise ValueError(f"a {width}x{height} px output needs about "
-                         f"{IMAGE_BYTES_PER_PIXEL * height * width * batch / 2**30:.1f} GiB for its images alone but "
+                         f"{images_bytes / 2**30:.1f} GiB for its images alone but "
                          f"only {host / 2**30:.1f} GiB of RAM is available: lower --image_size")
     if not needs_tiles(height, width, batch, config):
         if config.tile_size is not None:

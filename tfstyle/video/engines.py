@@ -145,8 +145,11 @@ class OptimizeEngine:
             previous_input, previous_output = self._previous
             forward, reliable = temporal.reliable_flow(small, previous_input)
             warped = np.clip(flow_lib.warp(previous_output, forward), 0.0, 1.0)[None]
+            # Under --strength a frame keeps the weight the first frame's controller settled on: one look per clip.
             stage = self.stylizer.begin_stage(content, max(self.size), warped,
-                                              temporal=(warped, reliable[None, ..., None]))
+                                              temporal=(warped, reliable[None, ..., None]),
+                                              style_weight=self.stylizer.last_style_weight
+                                              if self.stylizer.config.strength is not None else None)
             done = 0
             while done < self.frame_iterations:
                 count = min(self.chunk_size, self.frame_iterations - done)
