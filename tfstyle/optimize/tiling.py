@@ -182,7 +182,8 @@ class TiledObjective:
         layers = dict.fromkeys(self.content_layers + self.style_layers)
         self.strides = {layer: features.min_image_size(backbone, [layer]) for layer in layers}
         axes = (grid.rows, grid.cols)
-        self.masks = {layer: [tf.constant(axis.masks(stride)) for axis in axes] for layer, stride in self.strides.items()}
+        self.masks = {layer: [tf.constant(axis.masks(stride)) for axis in axes]
+                      for layer, stride in self.strides.items()}
         self.positions = {layer: float(np.asarray(rows).sum() * np.asarray(cols).sum())
                           for layer, (rows, cols) in self.masks.items()}
         self.window_starts = [tf.constant(axis.window_starts(), tf.int32) for axis in axes]
