@@ -25,92 +25,13 @@ along the flow and runs `--frame_iterations` with their temporal loss (`--tempor
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
 
 from absl import flags
 
-from tfstyle import cli, options
+from tfstyle import cli
 from tfstyle.optimize.config import OptimizeConfig
-from tfstyle.video.engines import ENGINES, FRAME_ITERATIONS, TEMPORAL_WEIGHT, check_temporal_settings
-
-logger = logging.getLogger(__name__)
-
-TEMPORAL_MODES = ("flow", "none")
-
-
-@dataclasses.dataclass(frozen=True)
-class VideoArgs:
-    """Flags of `python -m tfstyle.video`."""
-
-    input: str = options.option("", "video file or folder of numbered frames (required)")
-    output: str = options.option("", "video file (.mp4, .mov, .mkv, ...) or folder for the frames (required)")
-    engine: str = options.option("fast", "fast: per-style network; adain: arbitrary style; cyclegan: a generator; "
-                                         "optimize: Gatys et al. per frame (every tfstyle.optimize flag applies)",
-                                 list(ENGINES))
-    model_dir: str = options.option("", "the engine's run folder (fast: default the bundled network)")
-    style: tuple[str, ...] = options.option((), "adain / optimize: comma-separated painting(s) (optimize: default "
-                                                "the bundled Starry Night)")
-    style_blend: tuple[float, ...] = options.option((), "adain / optimize: weights of the --style paintings")
-    alpha: float = options.option(1.0, "adain: strength in [0, 1]")
-    preserve_colors: str = options.option("none", "fast / adain / optimize: keep the frames' colours",
-                                          options.PRESERVE_COLORS)
-    direction: str = options.option("a2b", "cyclegan: a2b or b2a", ["a2b", "b2a"])
-    temporal: str = options.option("flow", "flow: blend with the previous output along the optical flow; none: "
-                                           "frame by frame", list(TEMPORAL_MODES))
-    temporal_strength: float = options.option(1.0, "how much of the carried previous output is kept where the flow "
-                                                   "is reliable, in [0, 1] (below 1 also blurs the strokes)")
-    temporal_weight: float = options.option(TEMPORAL_WEIGHT, "optimize: weight of Ruder et al.'s temporal loss "
-                                                             "(squared [0, 1] pixel units; 0: only the warped start)")
-    frame_iterations: int = options.option(FRAME_ITERATIONS, "optimize: iterations of each frame after the first "
-                                                             "with --temporal flow (the first runs --iterations)")
-    fps: float = options.option(24.0, "frame rate of a frame-folder --input")
-
-    def check(self) -> None:
-        """What can be checked before TensorFlow loads."""
-        from tfstyle import images
-
-        if not self.input:
-            raise ValueError("--input is required (a video file or a folder of frames)")
-        if not self.output:
-            raise ValueError("--output is required (a video file or a folder)")
-        if self.engine == "cyclegan" and not self.model_dir:
-            raise ValueError("--engine cyclegan needs --model_dir (a CycleGAN run folder)")
-        if self.engine == "adain" and not self.style:
-            raise ValueError("--engine adain needs --style (one or more paintings)")
-        from tfstyle.fast.config import BUNDLED_ARBITRARY
-
-        if self.engine == "adain" and not self.model_dir and not os.path.isdir(BUNDLED_ARBITRARY):
-            raise ValueError("--engine adain needs --model_dir (an arbitrary-style run of python -m "
-                             "tfstyle.fast.train --arbitrary; none ships with this version)")
-        if self.engine not in ("adain", "optimize") and (self.style or self.style_blend):
-            raise ValueError(f"--style and --style_blend are for --engine adain or optimize, not {self.engine}")
-        if self.engine != "adain" and self.alpha != 1.0:
-            raise ValueError(f"--alpha is for --engine adain, not {self.engine}")
-        if self.engine == "optimize" and self.model_dir:
-            raise ValueError("--engine optimize takes no --model_dir (it optimises each frame; use --style)")
-        check_temporal_settings(self.temporal_weight, self.frame_iterations)
-        options.check_alpha(self.alpha)
-        if not 0.0 <= self.temporal_strength <= 1.0:
-            raise ValueError(f"--temporal_strength must be in [0, 1], got {self.temporal_strength}")
-        if self.fps <= 0:
-            raise ValueError(f"--fps must be > 0, got {self.fps}")
-        options.check_blend(self.style_blend, len(self.style))
-        for path in self.style:
-            images.check_file(path)
-        if self.model_dir and not os.path.isdir(self.model_dir):
-            raise FileNotFoundError(f"--model_dir does not exist: {self.model_dir}")
-
-    def settings(self) -> dict:
-        """What makes a job this job (a resumed run must match it)."""
-        absolute = lambda path: os.path.abspath(path) if path else ""  # noqa: E731
-        return {"engine": self.engine, "model_dir": absolute(self.model_dir),
-                "style": [absolute(p) for p in self.style], "style_blend": list(self.style_blend),
-                "alpha": self.alpha, "preserve_colors": self.preserve_colors, "direction": self.direction,
-                "temporal": self.temporal, "temporal_strength": self.temporal_strength,
-                **({"temporal_weight": self.temporal_weight, "frame_iterations": self.frame_iterations}
-                   if self.engine == "optimize" else {})}
-
+from tfstyle.video import pipeline
+from tfstyle.video.settings import VideoArgs
 
 cli.define_flags(VideoArgs)
 # --engine optimize takes every flag of python -m tfstyle.optimize but two that are VideoArgs' own and the batch
@@ -138,49 +59,7 @@ def main(argv: list[str]) -> None:
     args = cli.config_from_flags(VideoArgs)
     args.check()
     optimize_config = _optimize_config(args)
-    from tfstyle.video import job as job_lib
-
-    settings = args.settings()
-    if args.engine == "optimize":
-        settings["optimize"] = dataclasses.asdict(optimize_config)
-    try:
-        job = job_lib.VideoJob(args.input, args.output, settings, folder_fps=args.fps)
-    except ImportError as error:
-        raise cli.UserError(str(error)) from None
-    from tfstyle import images
-    from tfstyle.video import engines, temporal
-
-    blender = temporal.TemporalBlender(args.temporal_strength if args.temporal == "flow" else 0.0)
-    if args.engine == "cyclegan":
-        engine = engines.cyclegan_engine(args.model_dir, args.direction)
-    elif args.engine == "optimize":
-        from tfstyle.optimize.transfer import DEFAULT_STYLE
-
-        styles = [images.load_image(path) for path in args.style or (DEFAULT_STYLE,)]
-        engine = engines.OptimizeEngine(styles, optimize_config, (job.info.height, job.info.width),
-                                        temporal=args.temporal == "flow", temporal_weight=args.temporal_weight,
-                                        frame_iterations=args.frame_iterations)
-        blender = engine  # it carries the previous frame itself, through its objective
-    else:
-        from tfstyle.fast.config import BUNDLED_ARBITRARY
-
-        model_dir = args.model_dir or (BUNDLED_ARBITRARY if args.engine == "adain" else None)
-        styles = [images.read_image_uint8(path) for path in args.style]
-        engine = engines.fast_engine(model_dir or None, styles, args.alpha, args.style_blend or None,
-                                     args.preserve_colors, optimize_config.precision)
-    # The work folder is made only now: an engine that fails to build (a bad model, mask or painting) leaves
-    # nothing behind.
-    first = job.start()
-    logger.info("%s: %dx%d px, %d frames at %.3g fps%s; %s", args.input, job.info.width, job.info.height,
-                job.info.frames, float(job.info.fps), ", audio" if job.info.has_audio else "",
-                f"continuing at frame {first + 1}" if first else "starting")
-    previous = job.previous(first)
-    if previous is not None:
-        blender.reset(*previous)
-    process = (lambda index, frame: engine(frame)) if blender is engine else (
-        lambda index, frame: blender(frame, engine(frame)))
-    with cli.Progress(job.info.frames - first, "video", unit="frame") as progress:
-        job.run(process, progress)
+    pipeline.run(args, optimize_config, lambda frames: cli.Progress(frames, "video", unit="frame"))
     print(args.output)
 
 
