@@ -28,9 +28,9 @@ and layers, one stage):
 * ``tiled`` (``--tiled SIZE``): a whole `stylize()` run at a SIZE px long side larger than memory allows in one
   step (4096 on a 24 GiB CPU machine), on a landscape photo of `../shared` (the bundled astronaut without it),
   `OptimizeConfig(image_size=SIZE, iterations=--tiled_iterations)` otherwise default: the stages that do not fit
-  go tile by tile (`tfstyle.optimize.tiling`). It reports wall time, peak RSS, the tiles and the untiled
-  step's memory estimate, and the seam check of the tests (mean gradient across the tile cuts over the mean
-  gradient everywhere);
+  have their VGG passes done window by window (`tfstyle.optimize.tiling`). It reports wall time, seconds per
+  iteration of each stage, peak RSS, the windows and the untiled step's memory estimate, and the seam check of
+  the tests (mean gradient across the cuts between cores over the mean gradient everywhere);
 * ``recipe``: the peer anyone can copy, the TensorFlow style-transfer tutorial's recipe written the way
   the tutorial writes it (`recipe.py`, beside this script: Keras VGG19 with max pooling, its layers and
   weights, targets computed once, its Adam step and clipping), sharing nothing with tfstyle but the image
@@ -163,9 +163,15 @@ def _tiled_row(spec: dict) -> dict:
     config = OptimizeConfig(image_size=spec["size"], iterations=spec["run_iterations"], scales=spec.get("scales"))
     stages: dict = {}
 
+    last = {"step": 0, "time": time.perf_counter()}
+
     def on_chunk(info):
-        stages.setdefault(info.stage, {"size": list(info.size), "first_step": info.step})
-        stages["total_steps"] = info.total_steps  # iterations summed over stages and tiles
+        stage = stages.setdefault(info.stage, {"size": list(info.size), "iterations": 0, "seconds": 0.0})
+        now = time.perf_counter()
+        stage["iterations"] += info.step - last["step"]
+        stage["seconds"] += now - last["time"]  # the chunk's time (the first includes the stage's start)
+        stage["seconds_per_iteration"] = stage["seconds"] / stage["iterations"]
+        last.update(step=info.step, time=now)
 
     start = time.perf_counter()
     result = transfer.stylize(content, [STYLE_IMAGE], config, on_chunk)
@@ -174,13 +180,13 @@ def _tiled_row(spec: dict) -> dict:
     tile = transfer.tile_side(config)
     grey = result.mean(axis=-1)
     columns, rows = np.abs(np.diff(grey, axis=1)), np.abs(np.diff(grey, axis=0))
-    cells = tiling.plan_tiles(height, width, tile, 0)
-    cuts = ([columns[:, c - 1] for c in sorted({r for _, _, _, r in cells})[:-1]]
-            + [rows[r - 1] for r in sorted({b for _, _, b, _ in cells})[:-1]])
+    grid = tiling.plan_grid(height, width, tile, config.tile_overlap)
+    cores = grid.cores()
+    cuts = ([columns[:, c - 1] for c in sorted({r for _, _, _, r in cores})[:-1]]
+            + [rows[r - 1] for r in sorted({b for _, _, b, _ in cores})[:-1]])
     everywhere = float(np.concatenate([columns.ravel(), rows.ravel()]).mean())
     return {**spec, "content": os.path.basename(content), "output_size": [height, width], "seconds": seconds,
-            "stages": stages, "seconds_per_tile_iteration": seconds / stages["total_steps"],
-            "tiles_finest": len(tiling.plan_tiles(height, width, tile, config.tile_overlap)),
+            "stages": stages, "tiles_finest": grid.tiles, "window": list(grid.window),
             "untiled_step_estimate_bytes": multiscale.estimate_bytes(height, width, 1),
             "available_bytes": multiscale.available_bytes(distribute.has_gpu()),
             "seam_gradient_ratio": float(np.concatenate(cuts).mean()) / everywhere if cuts else None,
@@ -577,8 +583,11 @@ def main(argv=None) -> int:
         untiled = _gib(tiled["untiled_step_estimate_bytes"])
         print(f"tiled: {tiled['output_size'][1]}x{tiled['output_size'][0]} px in {tiled['seconds'] / 60:.1f} min, "
               f"peak RSS {_gib(tiled['peak_rss_bytes'])} GiB (one untiled step: ~{untiled} GiB); "
-              f"{tiled['tiles_finest']} tiles at full size; gradient across the tile cuts "
-              f"{tiled['seam_gradient_ratio']:.2f}x the mean")
+              f"{tiled['tiles_finest']} windows of {tiled['window'][1]}x{tiled['window'][0]} px at full size; "
+              f"gradient across the cuts {tiled['seam_gradient_ratio']:.2f}x the mean")
+        for index, stage in sorted((k, v) for k, v in tiled["stages"].items()):
+            print(f"  stage {index + 1}: {stage['size'][1]}x{stage['size'][0]} px, {stage['iterations']} "
+                  f"iterations, {stage['seconds_per_iteration']:.1f} s each")
     print("\nGFLOP/s: VGG19 3x3 convs up to block5_conv1 (recipe: block5_conv2), forward + backward = 2x forward "
           "per evaluation "
           "(frozen weights: no weight gradients); loss/start: total loss of the clipped image relative "

@@ -1,6 +1,7 @@
 """How close a tiled run comes to the untiled one, at a size where both fit.
 
     python experiments/study_tiling.py                  # 256 px, coarse to fine, the 256 px stage in 128 px tiles
+    python experiments/study_tiling.py > experiments/results/study_tiling_<device>_<date>.txt
 
 Runs `stylize()` on the bundled pair untiled and with `--tile_size` (the same schedule otherwise) and prints the
 fixed evaluator's style and content loss of each, of the photo itself, and how far each run went from the photo's
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import benchmarking  # noqa: F401  (puts the repo on sys.path)
 import numpy as np
@@ -39,13 +41,16 @@ def main(argv=None) -> int:
     photo = images.load_image(transfer.DEFAULT_CONTENT, long_side=args.size)
     evaluator = StyleEvaluator(long_side=args.size)
     results = {}
+    seconds = {}
     for name, tile in (("untiled", None), ("tiled", args.tile_size)):
+        started = time.perf_counter()
         config = OptimizeConfig(image_size=args.size, iterations=args.iterations, scales=2, precision="float32",
                                 tile_size=tile, tile_overlap=args.tile_overlap)
         results[name] = transfer.stylize(photo, [transfer.DEFAULT_STYLE], config)
-    cells = tiling.plan_tiles(*photo.shape[:2], args.tile_size, 0)
-    row_cuts = sorted({bottom for _, _, bottom, _ in cells})[:-1]
-    col_cuts = sorted({right for _, _, _, right in cells})[:-1]
+        seconds[name] = time.perf_counter() - started
+    cores = tiling.plan_grid(*photo.shape[:2], args.tile_size, args.tile_overlap).cores()
+    row_cuts = sorted({bottom for _, _, bottom, _ in cores})[:-1]
+    col_cuts = sorted({right for _, _, _, right in cores})[:-1]
     start = evaluator.score(photo, photo, [transfer.DEFAULT_STYLE]).style_loss
     print(f"{args.size} px, {args.iterations} iterations, 2 scales; tiles {args.tile_size} + {args.tile_overlap} px")
     print(f"photo    style loss {start:.3g}")
@@ -53,7 +58,7 @@ def main(argv=None) -> int:
         score = evaluator.score(image, photo, [transfer.DEFAULT_STYLE])
         print(f"{name:<8} style loss {score.style_loss:.3g} ({100 * (1 - score.style_loss / start):.1f} % of the way "
               f"from the photo's), content loss {score.content_loss:.3g}, gradient across the cuts "
-              f"{cut_ratio(image, row_cuts, col_cuts):.2f}x the mean")
+              f"{cut_ratio(image, row_cuts, col_cuts):.2f}x the mean; {seconds[name]:.0f} s")
     return 0
 
 
