@@ -130,7 +130,7 @@ class Stylizer:
                     config.precision, "bfloat16" if config.precision == "bf16" else "float32")
         self.min_size = features.min_image_size(config.backbone, layers)
         self._grams_cache: dict = {}
-        self._functions: dict = {}
+        self._functions: tuple | None = None  # (init_fn, run_fn) of a whole stage, once traced
 
     # -- targets ---------------------------------------------------------------------------------
 
@@ -257,27 +257,40 @@ class Stylizer:
         return weight
 
     def _compiled(self):
-        """(init_fn, run_fn) tf.functions over strategy.run, built once per run."""
-        if self._functions:
-            return self._functions["init"], self._functions["run"]
+        """(init_fn, run_fn) of a whole stage (`_compile` on the untiled objective), built once per run."""
+        if self._functions is None:
+            self._functions = self._compile(
+                lambda content: objective.content_targets(self.extractor, content, self.content_layers),
+                self._loss_fn, self.config.jit)
+        return self._functions
+
+    def _compile(self, make_targets, make_loss, jit: bool = False):
+        """(init_fn, run_fn): tf.functions over strategy.run that start the solver on a stage and run chunks of it.
+
+        Args:
+            make_targets: content (prepared, per replica) -> the objective's content targets.
+            make_loss: (targets, grams, temporal, style_weight) -> `solvers.LossFn`. `temporal` is None (a still
+                image: traced without the term) or (warped previous output, weights); `style_weight` is a
+                float32 scalar tensor, so a --strength run sets it per stage and per control step without
+                retracing.
+            jit: XLA-compile the chunk.
+        """
         c = self.config
 
-        # `temporal` is None (a still image: traced without the term) or (warped previous output, weights).
-        # `style_weight` is a float32 scalar tensor: a --strength run sets it per stage without retracing.
         def replica_init(content, grams, x0, temporal, style_weight):
-            targets = objective.content_targets(self.extractor, content, self.content_layers)
-            state = solvers.init(c.optimizer, self._loss_fn(targets, grams, temporal, style_weight), x0,
+            targets = make_targets(content)
+            state = solvers.init(c.optimizer, make_loss(targets, grams, temporal, style_weight), x0,
                                  history_size=c.lbfgs_history)
             return targets, state
 
         def replica_run(targets, grams, state, iterations, temporal, style_weight):
-            return solvers.run(c.optimizer, self._loss_fn(targets, grams, temporal, style_weight), state,
+            return solvers.run(c.optimizer, make_loss(targets, grams, temporal, style_weight), state,
                                iterations, learning_rate=c.learning_rate)
 
         # autograph=False: the solvers, losses and extractor use no Python control flow on tensors (their
         # loops are explicit tf.while_loops), and AutoGraph's source conversion of them was 70 % of the
         # tracing time (about 3 s of a default 256 px CPU start-up; experiments/profile_startup.py).
-        replica_run = tf.function(replica_run, jit_compile=c.jit or None, autograph=False)
+        replica_run = tf.function(replica_run, jit_compile=jit or None, autograph=False)
 
         @functools.partial(tf.function, autograph=False)
         def init_fn(content, grams, x0, temporal, style_weight):
@@ -287,7 +300,6 @@ class Stylizer:
         def run_fn(targets, grams, state, iterations, temporal, style_weight):
             return self.strategy.run(replica_run, args=(targets, grams, state, iterations, temporal, style_weight))
 
-        self._functions = {"init": init_fn, "run": run_fn}
         return init_fn, run_fn
 
     def begin_stage(self, contents: np.ndarray, stage_long_side: int, x0: np.ndarray,
@@ -341,26 +353,10 @@ class Stylizer:
         tiled = tiling.TiledObjective(self.extractor, grid, c.backbone, self.content_layers, self.style_layers,
                                       self.style_layer_weights)
 
-        def loss(targets, grams_, style_weight):
-            return tiled.make_loss_fn(targets, grams_, c.content_weight, style_weight, c.tv_weight)
-
-        def replica_init(content, grams_, x0_, temporal, style_weight):
-            targets = tiled.content_targets(content)
-            return targets, solvers.init(c.optimizer, loss(targets, grams_, style_weight), x0_,
-                                         history_size=c.lbfgs_history)
-
-        def replica_run(targets, grams_, state, iterations, temporal, style_weight):
-            return solvers.run(c.optimizer, loss(targets, grams_, style_weight), state, iterations,
-                               learning_rate=c.learning_rate)
-
-        @functools.partial(tf.function, autograph=False)
-        def init_fn(content, grams_, x0_, temporal, style_weight):
-            return self.strategy.run(replica_init, args=(content, grams_, x0_, temporal, style_weight))
-
-        @functools.partial(tf.function, autograph=False)
-        def run_fn(targets, grams_, state, iterations, temporal, style_weight):
-            return self.strategy.run(replica_run, args=(targets, grams_, state, iterations, temporal, style_weight))
-
+        init_fn, run_fn = self._compile(
+            tiled.content_targets,
+            lambda targets, grams_, temporal, style_weight: tiled.make_loss_fn(
+                targets, grams_, c.content_weight, style_weight, c.tv_weight))
         content = self._split(prepared)
         targets, state = init_fn(content, grams, self._split(x0), None, weight)
         return StageRun(self, run_fn, targets, grams, state, None, weight,
