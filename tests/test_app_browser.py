@@ -18,6 +18,7 @@ MISSING = app_browser.missing()
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"no browser to drive: {MISSING}")
 
 MAX_PIXELS = 1_000_000  # the server's --max_pixels: a 1200 x 1000 px upload is over it
+MAX_UPLOAD_MB = 1  # the server's --max_upload_mb: a 0.6 megapixel photo of noise (1.7 MB) is over it
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,7 @@ def pictures(tmp_path_factory):
     Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(folder / "photo.png")
     Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / "painting.png")
     Image.new("RGB", (1200, 1000), (200, 30, 30)).save(folder / "huge.png")  # 1.2 Mpx, a few kB
+    Image.fromarray(rng.integers(0, 256, (700, 800, 3), dtype=np.uint8)).save(folder / "heavy.png")  # 1.7 MB
     from tfstyle.video import io
 
     ramp = np.tile(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], (48, 1, 3))
@@ -36,7 +38,8 @@ def pictures(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with app_browser.AppServer(tmp_path_factory.mktemp("models"), ("--max_pixels", str(MAX_PIXELS))) as running:
+    limits = ("--max_pixels", str(MAX_PIXELS), "--max_upload_mb", str(MAX_UPLOAD_MB))
+    with app_browser.AppServer(tmp_path_factory.mktemp("models"), limits) as running:
         yield running
 
 
@@ -171,3 +174,13 @@ def test_an_image_over_the_pixel_limit_is_refused_with_a_message(page, pictures)
     page.find_element("id", "opt-run").click()
     app_browser.wait_for(lambda: count() > before, 30, "the refusal of the run")
     assert "Done" not in _text(page, "opt-status")
+
+
+def test_an_upload_over_the_byte_limit_is_refused_with_a_message(page, pictures):
+    assert (pictures / "heavy.png").stat().st_size > MAX_UPLOAD_MB * 1_000_000
+    app_browser.upload(page, "style2", pictures / "heavy.png")
+    message = app_browser.wait_for(
+        lambda: next((text for text in [page.execute_script("return document.body.innerText")]
+                      if "maximum allowed size" in text), None), 30, "the refusal")
+    assert "heavy.png" in message
+    assert _image_size(page, "style2") is None  # nothing was taken
