@@ -585,8 +585,8 @@ def main(argv=None) -> int:
               f"peak RSS {_gib(tiled['peak_rss_bytes'])} GiB (one untiled step: ~{untiled} GiB); "
               f"{tiled['tiles_finest']} windows of {tiled['window'][1]}x{tiled['window'][0]} px at full size; "
               f"gradient across the cuts {tiled['seam_gradient_ratio']:.2f}x the mean")
-        for index, stage in sorted((k, v) for k, v in tiled["stages"].items()):
-            print(f"  stage {index + 1}: {stage['size'][1]}x{stage['size'][0]} px, {stage['iterations']} "
+        for index, stage in sorted(tiled["stages"].items(), key=lambda item: int(item[0])):  # JSON keys: str
+            print(f"  stage {int(index) + 1}: {stage['size'][1]}x{stage['size'][0]} px, {stage['iterations']} "
                   f"iterations, {stage['seconds_per_iteration']:.1f} s each")
     print("\nGFLOP/s: VGG19 3x3 convs up to block5_conv1 (recipe: block5_conv2), forward + backward = 2x forward "
           "per evaluation "
