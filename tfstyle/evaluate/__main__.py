@@ -4,7 +4,8 @@ usage:
   python -m tfstyle.evaluate style --output O[,O2|DIR] --content C --style S[,S2] [--blend 0.7,0.3]
       [--pooling max|avg] [--json J]
   python -m tfstyle.evaluate translation --generated DIR --target DIR [--features vgg|inception] [--json J]
-  python -m tfstyle.evaluate video --output OUT.mp4 --input IN.mp4 [--style S] [--frame_step N] [--json J]
+  python -m tfstyle.evaluate video --output OUT.mp4 --input IN.mp4 [--style S] [--baseline FBF.mp4]
+      [--frame_step N] [--json J]
 
 style: content loss (VGG19 block4_conv2) and style loss (block1_conv1..block5_conv1, equal weights)
   of each output against its content and style images, under a fixed evaluator (ImageNet VGG19,
@@ -19,7 +20,10 @@ translation: KID (mean +- std over subsets) and FID between the translated image
   resized to 224 px (VGG) / 299 px (Inception) square. Lower is closer. Same inputs, same numbers.
 
 video: the warping error (Lai et al. 2018) of the stylised clip --output against the flow of its --input clip
-  (lower: less flicker), and with --style the style evaluator's content and style loss averaged over the frames.
+  (lower: less flicker), and with --style the style evaluator's content and style loss of the frames: their mean
+  and the worst frame's. With --baseline (the same input painted frame by frame, --temporal none) each frame's
+  losses are also divided by the baseline's same frame: the worst ratio shows a carry that smears old paint over
+  new content, which the warping error rewards.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ _MODE_FLAGS = {
     "style": ("output", "content", "style", "blend", "long_side", "pooling"),
     "translation": ("generated", "target", "features", "inception_weights", "image_size", "max_images",
                     "kid_subsets", "kid_subset_size", "seed"),
-    "video": ("output", "input", "style", "blend", "long_side", "pooling", "frame_step"),
+    "video": ("output", "input", "style", "blend", "long_side", "pooling", "frame_step", "baseline"),
 }
 
 
@@ -180,13 +184,23 @@ def _video(config: EvaluateConfig) -> int:
     if config.style:
         evaluator = stylization.StyleEvaluator(weights=config.weights, long_side=config.long_side,
                                                cache_dir=config.cache_dir, pooling=config.pooling)
+    if config.baseline and not config.style:
+        raise cli.UserError("--baseline compares per-frame losses: give the --style the clips were painted with")
     result = evaluate_video(config.output[0], config.input, list(config.style), config.blend or None,
-                            frame_step=config.frame_step, evaluator=evaluator)
+                            frame_step=config.frame_step, evaluator=evaluator, baseline=config.baseline)
     _write_json(config.json, {"mode": "video", **({"evaluator": evaluator.protocol} if evaluator else {}), **result})
     rows = [["warping_error", f"{result['warping_error']:.6g}", f"{result['frames']} frames, input's flow"]]
+    if config.baseline:
+        rows.append(["warping_error_ratio", f"{result['warping_error_ratio']:.3g}", "x the baseline's"])
     if evaluator:
-        rows += [[name, f"{result[name]:.6g}", f"mean of {result['scored_frames']} frames"]
-                 for name in ("content_loss", "style_loss")]
+        for name in ("content_loss", "style_loss"):
+            worst = result[f"worst_{name.split('_')[0]}"]
+            rows += [[name, f"{result[name]:.6g}", f"mean of {result['scored_frames']} frames"],
+                     [f"{name} (worst)", f"{worst['value']:.6g}", f"frame {worst['frame'] + 1}"]]
+            if config.baseline:
+                ratio = result[f"worst_{name.split('_')[0]}_ratio"]
+                rows.append([f"{name} ratio (worst)", f"{ratio['value']:.3g}",
+                             f"frame {ratio['frame'] + 1}, x the baseline's same frame"])
     print(_table(["metric", "value", "notes"], rows))
     return 0
 

@@ -47,6 +47,8 @@ class EvaluateConfig:
     # video
     input: str | None = options.option(None, "video: the input clip (video file or frame folder) --output was made "
                                              "from; --output is then the stylised clip")
+    baseline: str | None = options.option(None, "video: the same --input painted frame by frame (--temporal none): "
+                                                "also report each frame's losses relative to it, and the worst")
     frame_step: int = options.option(1, "video: score the style and content of every N-th frame (the warping error "
                                         "uses every frame)")
     # all
