@@ -268,6 +268,25 @@ def test_evaluate_video_reports_less_warping_error_for_the_steadier_clip(tmp_pat
         assert "warping_error" in result.stdout and "style_loss" in result.stdout
     assert scores["steady"]["warping_error"] < 0.1 * scores["flicker"]["warping_error"]
     assert scores["flicker"]["scored_frames"] == 2 and scores["flicker"]["style_loss"] > 0
+    worst = scores["flicker"]["worst_style"]
+    assert worst["value"] == max(row["style_loss"] for row in scores["flicker"]["per_frame"])
+    # against a frame-by-frame baseline: the one frame painted flat grey is the worst, by its ratio
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for index, frame in enumerate(_flickering(frames)):
+        images.save_image(io.frame_path(flat, index), np.full_like(frame, 128) if index == 3 else frame)
+    result = helpers.run_module("tfstyle.evaluate", "video", "--output", flat, "--input", tmp_path / "input",
+                                "--style", helpers.ASSETS / "vangogh_starry_night.jpg", "--baseline",
+                                tmp_path / "flicker", "--weights", "random", "--json", tmp_path / "flat.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "style_loss ratio (worst)" in result.stdout and "frame 4" in result.stdout
+    flat_scores = json.loads((tmp_path / "flat.json").read_text())
+    assert flat_scores["worst_style_ratio"]["frame"] == 3 and flat_scores["worst_style_ratio"]["value"] > 1.5
+    assert [row["style_ratio"] for row in flat_scores["per_frame"] if row["frame"] != 3] == [1.0] * 5
+    assert flat_scores["warping_error_ratio"] > 1.0  # a frame that jumps flickers
+    no_style = helpers.run_module("tfstyle.evaluate", "video", "--output", flat, "--input", tmp_path / "input",
+                                  "--baseline", tmp_path / "flicker")
+    helpers.one_error_line(no_style, "--baseline compares per-frame losses")
     mismatch = helpers.run_module("tfstyle.evaluate", "video", "--output", tmp_path / "flicker", "--input",
                                   tmp_path / "missing")
     helpers.one_error_line(mismatch, "no such file")
@@ -290,6 +309,149 @@ def test_content_that_changes_is_painted_anew_and_the_rest_is_carried():
     assert np.mean(output[left] == second[left]) > 0.9  # changed: the new frame's painting
     assert np.mean(output[right] == first[right]) > 0.9  # unchanged: the previous painting, carried
 
+
+
+def test_content_that_moves_in_from_the_edge_is_not_carried():
+    from tfstyle.video import flow as flow_lib
+
+    height, width = 40, 60
+    pan = np.zeros((height, width, 2), np.float32)
+    pan[..., 0] = 4.0  # the content at x came from x + 4: it moves left, new content enters on the right
+    keep = flow_lib.not_from_the_edge(pan, margin=8)
+    assert keep[:, :width - 12].all() and not keep[:, width - 12:].any()  # sources within 8 px of the border
+    assert keep[0].sum() == width - 12  # rows along the top border stay as far from it as they were: kept
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    centre = np.array([(width - 1) / 2, (height - 1) / 2], np.float32)
+    offsets = np.stack([xs, ys], axis=-1) - centre
+    zoom_in, zoom_out = offsets * (1 / 1.05 - 1), offsets * (1.05 - 1)  # content grows / shrinks by 5 %
+    assert flow_lib.not_from_the_edge(zoom_in, margin=8).all()  # it only moves outwards
+    shrunk = flow_lib.not_from_the_edge(zoom_out, margin=8)
+    assert not shrunk[:, 0].any() and not shrunk[:, 3].any() and shrunk[height // 2, width // 2]
+    assert flow_lib.not_from_the_edge(pan, margin=0)[:, :width - 4].all()
+
+
+def test_the_network_engine_paints_the_frame_border_like_the_inside():
+    """The bundled network paints the outermost px of an image unlike the same content further in; the video
+    engine paints each frame inside reflected context, so a frame's border is close to the network's painting of
+    a larger view of the same photo."""
+    from tfstyle.video import engines
+
+    photo = images.read_image_uint8(PHOTO)
+    view, crop = photo[40:280, 40:360], (slice(60, 180), slice(60, 220))
+    bare = engines.fast_engine(precision="float32", context=0)
+    framed = engines.fast_engine(precision="float32")
+    reference = bare(view)[crop].astype(int)
+
+    def border_error(painted):  # mean difference to the larger view's painting on the outermost 2 px
+        difference = np.abs(painted.astype(int) - reference).mean(axis=-1)
+        return np.mean([difference[:2].mean(), difference[-2:].mean(), difference[:, :2].mean(),
+                        difference[:, -2:].mean()])
+
+    assert border_error(framed(view[crop])) < 0.6 * border_error(bare(view[crop]))
+    small = images.read_image_uint8(PHOTO)[:10, :12]  # smaller than the context: padded by what it has
+    assert framed(small).shape == (10, 12, 3)
+
+
+def test_the_coordinate_carry_measures_how_far_a_zoom_has_magnified_its_paint():
+    """A zoom in of 10 % a frame, with its exact flow: the coordinate carry measures its paint magnified 1.1x,
+    1.21x, ..., past the default max_stretch (1.5) at the fifth frame, and fresh paint at 1x."""
+    from tfstyle.video import temporal
+
+    height, width = 60, 80
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    zoom = np.stack([(xs - centre_x) / 1.1 + centre_x - xs, (ys - centre_y) / 1.1 + centre_y - ys], axis=-1)
+    canvas = temporal._Canvas.of(np.zeros((height, width, 3), np.uint8))
+    stretches = []
+    for _ in range(5):
+        canvas = canvas.advected(zoom)
+        stretches.append(float(np.median(canvas.stretch())))
+    assert np.allclose(stretches, [1.1 ** k for k in range(1, 6)], rtol=0.01), stretches
+    stale = canvas.stretch()[10:-10, 10:-10] > temporal.MAX_STRETCH
+    assert stale.mean() > 0.99
+    assert not (canvas.painted(np.ones((height, width), bool), canvas.render("nearest"), 1).stretch() > 1.01).any()
+
+
+def test_a_texture_carried_for_many_frames_stays_as_sharp_as_it_was_painted():
+    """Half a pixel of motion a frame: resampling the previous output every frame (carry="colours") softens the
+    carried texture a little each time; carrying each pixel's coordinates into the painting it came from samples
+    it once, so after 12 frames the output is still the painting, moved."""
+    from tfstyle.video import flow as flow_lib
+    from tfstyle.video import temporal
+
+    photo = images.read_image_uint8(PHOTO)[100:196, 100:228]
+    painting = np.clip(photo + np.random.default_rng(0).normal(0, 40, photo.shape), 0, 255).astype(np.uint8)
+    height, width = photo.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+
+    def moved(image, t):  # the content moves 0.5 px left a frame
+        return flow_lib.sample(image, xs + 0.5 * t, ys, "lanczos")
+
+    frames, paintings = [moved(photo, t) for t in range(13)], [moved(painting, t) for t in range(13)]
+    shake = np.random.default_rng(1)
+    noisy = [np.clip(p + shake.normal(0, 20, p.shape), 0, 255).astype(np.uint8) for p in paintings]  # flicker
+    outputs = {}
+    for carry in temporal.CARRIES:
+        blender = temporal.TemporalBlender(carry=carry, max_change=1.0)
+        outputs[carry] = [blender(frame, painted) for frame, painted in zip(frames, noisy, strict=True)][-1]
+    inner = (slice(8, -8), slice(8, -16))
+
+    def sharpness(image):
+        return np.abs(np.diff(image[inner].astype(float), axis=1)).mean()
+
+    def distance(a, b):  # on a 5 px blur: the flow's estimate of the motion is good to a fraction of a px
+        import cv2
+
+        return np.abs(cv2.GaussianBlur(a, (5, 5), 0)[inner].astype(int) - cv2.GaussianBlur(b, (5, 5), 0)[inner]).mean()
+
+    expected = flow_lib.sample(noisy[0], xs + 6.0, ys, "lanczos")  # frame 0's painting, 6 px on
+    assert distance(outputs["coordinates"], expected) < 0.8 * distance(outputs["coordinates"], noisy[-1])  # carried
+    once = sharpness(flow_lib.sample(noisy[0], xs + 5.5, ys, "lanczos"))  # what one sub-pixel resampling leaves
+    assert sharpness(outputs["coordinates"]) > 0.95 * once
+    assert sharpness(outputs["colours"]) < 0.9 * once  # twelve resamplings
+    with pytest.raises(ValueError, match="carry must be one of"):
+        temporal.TemporalBlender(carry="paint")
+
+
+@pytest.fixture(scope="module")
+def fast_clips():
+    """The six clips with known motion (`tfstyle.video.clips`) and the bundled network's frame-by-frame output."""
+    from tfstyle.video import clips, engines
+
+    engine = engines.fast_engine(precision="float32")
+    known = clips.known_motion_clips(images.read_image_uint8(PHOTO), frames=12, size=(120, 160), step=6,
+                                   zoom_rate=0.05)
+    return [(clip, [engine(frame) for frame in clip.frames]) for clip in known]
+
+
+@pytest.mark.parametrize("index", range(6), ids=["pan right", "pan left", "pan down", "pan up", "zoom in",
+                                                   "zoom out"])
+def test_content_entering_the_frame_is_painted_as_frame_by_frame_and_the_rest_is_carried(
+        fast_clips, index, real_vgg_weights):
+    """The temporal carry on a clip with known motion: on every frame, the region whose content entered the
+    clip after frame 0 scores within +10 % of frame by frame's style and content loss (an old painting dragged
+    over it scores several times worse), and the whole clip flickers at most half as much. On the zoom in
+    nothing enters, so its frames are all carried paint: the test then pins that they are carried (and the
+    resampling's cost, measured in experiments/study_temporal_carry.py)."""
+    from tfstyle.evaluate import StyleEvaluator
+    from tfstyle.evaluate.video import frame_losses, worst_frames
+    from tfstyle.video import temporal
+
+    clip, stylised = fast_clips[index]
+    blender = temporal.TemporalBlender()
+    outputs = [blender(frame, painted) for frame, painted in zip(clip.frames, stylised, strict=True)]
+    assert temporal.warping_error(clip.frames, outputs) < 0.5 * temporal.warping_error(clip.frames, stylised)
+    if clip.name == "zoom in":
+        _, carried = temporal.reliable_flow(clip.frames[6], clip.frames[5])
+        assert carried.mean() > 0.9
+        return
+    evaluator = StyleEvaluator(weights=real_vgg_weights, long_side=256)
+    style = [helpers.ASSETS / "vangogh_starry_night.jpg"]
+    base = frame_losses(evaluator, clip.frames, stylised, style, regions=clip.entered)
+    losses = frame_losses(evaluator, clip.frames, outputs, style, regions=clip.entered)
+    assert len(losses) >= 4
+    worst = worst_frames(losses, base)
+    assert worst["worst_style"]["value"] <= 1.10 and worst["worst_content"]["value"] <= 1.10, worst
 
 
 @pytest.mark.parametrize("engine", ["adain", "cyclegan", "optimize"])
@@ -366,10 +528,15 @@ def test_a_real_clip_with_sound_keeps_its_frames_rate_size_duration_and_audio(tm
         assert abs(float(written.duration - original.duration) / av.time_base) < 1.5 / 25
 
 
-def test_the_bundled_network_steadies_a_real_clip(tmp_path):
+def test_the_bundled_network_steadies_a_real_clip(tmp_path, real_vgg_weights):
     """The "carphone" test sequence (176x144, 29.97 fps, real camera and head motion) through the CLI: the
-    flow-guided output flickers less than half as much as frame by frame, and the clip's rate is kept."""
-    from tfstyle.video import temporal
+    flow-guided frames flicker less than half as much as frame by frame (0.6x once both have been through
+    H.264's 4:2:0 chroma, at any CRF), every 8th frame of the frames handed to the encoder scores within +10 % of
+    frame by frame's style and content loss (a carry that softens or smears its paint over 120 frames does not),
+    and the clip's rate is kept."""
+    from tfstyle.evaluate import StyleEvaluator
+    from tfstyle.evaluate.video import frame_losses, worst_frames
+    from tfstyle.video import engines, temporal
 
     source = _packaged_clip("carphone_pristine.mp4")
     info = io.probe(source)
@@ -381,4 +548,15 @@ def test_the_bundled_network_steadies_a_real_clip(tmp_path):
         out = io.probe(tmp_path / f"{mode}.mp4")
         assert (out.width, out.height, out.frames, out.fps) == (176, 144, info.frames, fractions.Fraction(30000, 1001))
         errors[mode] = temporal.warping_error(io.read_frames(source), io.read_frames(tmp_path / f"{mode}.mp4"))
-    assert errors["flow"] < 0.5 * errors["none"]
+    assert errors["flow"] < 0.6 * errors["none"]
+    inputs, style = list(io.read_frames(source)), [helpers.ASSETS / "vangogh_starry_night.jpg"]
+    engine = engines.fast_engine(precision="float32")
+    painted = [engine(frame) for frame in inputs]
+    blender = temporal.TemporalBlender()
+    carried = [blender(frame, output) for frame, output in zip(inputs, painted, strict=True)]
+    assert temporal.warping_error(inputs, carried) <= 0.5 * temporal.warping_error(inputs, painted)
+    evaluator = StyleEvaluator(weights=real_vgg_weights, long_side=256)
+    losses = [frame_losses(evaluator, inputs, outputs, style, frames=range(0, len(inputs), 8))
+              for outputs in (carried, painted)]
+    worst = worst_frames(*losses)
+    assert worst["worst_style"]["value"] <= 1.10 and worst["worst_content"]["value"] <= 1.10, worst

@@ -26,11 +26,35 @@ Engine = Callable[[np.ndarray], np.ndarray]
 TEMPORAL_WEIGHT = 1e6
 FRAME_ITERATIONS = 50
 
+# Px of reflected photo the network engines paint around each frame and crop off. A network paints the last
+# one or two px at an image's border unlike the same content further in (its convolutions see padding there:
+# 74-137 levels of 255 mean difference at the outermost two columns against 11-30 further in, the bundled
+# network on 240 x 160 crops of the astronaut); frame by frame that border flickers as the camera moves, and a
+# temporal carry would drag it inwards as the content moves away from the edge. Painted with this context the
+# frame's own border is painted like the inside (experiments/study_temporal_carry.py).
+CONTEXT = 16
+
+
+def in_context(translate: Callable[[np.ndarray], np.ndarray], context: int = CONTEXT) -> Engine:
+    """`translate` (uint8 [H, W, 3] -> uint8 [H, W, 3]) run on each frame reflect-padded by `context` px on every
+    side (at most the frame's side - 1) and cropped back to the frame."""
+
+    def run(frame: np.ndarray) -> np.ndarray:
+        pad = min(context, frame.shape[0] - 1, frame.shape[1] - 1)
+        if pad <= 0:
+            return translate(frame)
+        padded = np.pad(frame, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        return np.ascontiguousarray(translate(padded)[pad:-pad, pad:-pad])
+
+    return run
+
 
 def fast_engine(model_dir: str | None = None, styles: Sequence[np.ndarray] = (), alpha: float = 1.0,
-                blend: Sequence[float] | None = None, preserve_colors: str = "none", precision: str = "auto") -> Engine:
+                blend: Sequence[float] | None = None, preserve_colors: str = "none", precision: str = "auto",
+                context: int = CONTEXT) -> Engine:
     """A feed-forward network as an engine: per-style (no `styles`) or arbitrary-style (`styles`, `alpha`), in
-    `precision` (`tfstyle.fast.inference.resolve_precision`)."""
+    `precision` (`tfstyle.fast.inference.resolve_precision`), painting each frame in `context` px of reflected
+    photo (`in_context`; 0: the bare frame)."""
     from tfstyle.fast import inference
 
     model = inference.load_model(model_dir, precision=precision)
@@ -39,20 +63,18 @@ def fast_engine(model_dir: str | None = None, styles: Sequence[np.ndarray] = (),
     # per frame: every frame runs the same network through one traced translator.
     translator = model.translator(model.stylizer(styles, blend, alpha))
 
-    def run(frame: np.ndarray) -> np.ndarray:
-        return inference.preserve_colors_of(translator([frame])[0], frame, preserve_colors)
-
-    return run
+    painted = in_context(lambda frame: translator([frame])[0], context)
+    return lambda frame: inference.preserve_colors_of(painted(frame), frame, preserve_colors)
 
 
-def cyclegan_engine(model_dir: str, direction: str = "a2b") -> Engine:
-    """One generator of a CycleGAN run as an engine."""
+def cyclegan_engine(model_dir: str, direction: str = "a2b", context: int = CONTEXT) -> Engine:
+    """One generator of a CycleGAN run as an engine, painting each frame in `context` px of reflected photo."""
     from tfstyle import inference as image_inference
     from tfstyle.cyclegan import inference
 
     generator, _ = inference.load_generator(model_dir, direction)
     translator = image_inference.Translator(generator)
-    return lambda frame: translator([frame])[0]
+    return in_context(lambda frame: translator([frame])[0], context)
 
 
 def check_temporal_settings(temporal_weight: float, frame_iterations: int) -> None:
@@ -145,9 +167,12 @@ class OptimizeEngine:
             previous_input, previous_output = self._previous
             forward, reliable = temporal.reliable_flow(small, previous_input)
             warped = np.clip(flow_lib.warp(previous_output, forward), 0.0, 1.0)[None]
+            # Where nothing can be carried (content that entered or was uncovered) the warp holds the previous
+            # painting's border or an occluder stretched over it: those pixels start as frame 0 did.
+            carried = reliable[None, ..., None]
+            start = carried * warped + (1.0 - carried) * self.stylizer.initial_images(content)
             # Under --strength a frame keeps the weight the first frame's controller settled on: one look per clip.
-            stage = self.stylizer.begin_stage(content, max(self.size), warped,
-                                              temporal=(warped, reliable[None, ..., None]),
+            stage = self.stylizer.begin_stage(content, max(self.size), start, temporal=(warped, carried),
                                               style_weight=self.stylizer.last_style_weight
                                               if self.stylizer.config.strength is not None else None)
             done = 0
