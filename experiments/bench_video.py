@@ -11,7 +11,9 @@ frames written and encoded to H.264), in its own subprocess after loading the mo
 * frames/s over the whole job (stylisation, flow and blend, PNG writes, the final encode);
 * the share of each frame's time spent in the temporal machinery (two flows, the mask, the warp and blend);
 * Lai et al.'s warping error of the output on the input's flow (`tfstyle.video.temporal.warping_error`), and
-  the fixed evaluator's mean style / content loss over every 4th frame (`tfstyle.evaluate.StyleEvaluator`).
+  the fixed evaluator's style / content loss of every 4th frame (`tfstyle.evaluate.video.frame_losses`): the
+  mean, and for the flow rows the worst frame's relative to the same frame painted frame by frame (a carry that
+  smears old paint over new content lowers the warping error and raises that ratio).
 
 Engines: `fast` (the bundled network, or `--model_dir`); `adain` (`--adain_model_dir`, the Starry Night as the
 painting) and `cyclegan` (`--cyclegan_model_dir`, photo -> painting): without a folder the bench trains one with
@@ -78,6 +80,7 @@ def run_row(spec: dict) -> dict:
     import numpy as np
 
     from tfstyle.evaluate import StyleEvaluator
+    from tfstyle.evaluate.video import frame_losses, worst_frames
     from tfstyle.video import io, job, temporal
 
     clip = make_clip(spec["photo"], spec["frames"], spec["size"])
@@ -109,12 +112,13 @@ def run_row(spec: dict) -> dict:
         inputs, outputs = list(io.read_frames(source)), list(io.read_frames(output))
     evaluator = StyleEvaluator(weights="random" if spec["quick"] else "auto")
     style = [STYLE] if spec["engine"] != "cyclegan" else [spec["photo"]]
-    scores = [evaluator.score(outputs[i], inputs[i], style) for i in range(0, len(outputs), 4)]
+    losses = frame_losses(evaluator, inputs, outputs, style, frames=range(0, len(outputs), 4))
     share = None if spec["engine"] == "optimize" else temporal_seconds[0] / (engine_seconds[0] + temporal_seconds[0])
     return {"frames_per_second": len(clip) / seconds, "seconds": seconds, "temporal_share": share,
             "warping_error": temporal.warping_error(inputs, outputs),
-            "style_loss": float(np.mean([s.style_loss for s in scores])),
-            "content_loss": float(np.mean([s.content_loss for s in scores]))}
+            "style_loss": float(np.mean([pair[0] for pair in losses.values()])),
+            "content_loss": float(np.mean([pair[1] for pair in losses.values()])),
+            "per_frame": {str(index): list(pair) for index, pair in losses.items()}, **worst_frames(losses)}
 
 
 def plan(args, trained: dict | None = None) -> list[dict]:
@@ -164,18 +168,38 @@ def train_runs(args, folder: str) -> dict:
     return runs
 
 
+def relative_to_frame_by_frame(rows: list[dict]) -> None:
+    """Adds to each `--temporal flow` row its ratios to the same engine's `none` row: "warping_error_ratio" and
+    "worst_style_ratio" / "worst_content_ratio" ({"frame", "value"}: the scored frame whose loss grew most)."""
+    from tfstyle.evaluate.video import worst_frames
+
+    alone = {row["engine"]: row for row in rows if row["temporal"] == "none" and "error" not in row}
+    for row in rows:
+        base = alone.get(row["engine"])
+        if row["temporal"] != "flow" or "error" in row or base is None:
+            continue
+        row["warping_error_ratio"] = row["warping_error"] / base["warping_error"]
+        ratios = worst_frames({int(k): v for k, v in row["per_frame"].items()},
+                              {int(k): v for k, v in base["per_frame"].items()})
+        row.update(worst_style_ratio=ratios["worst_style"], worst_content_ratio=ratios["worst_content"])
+
+
 def format_table(rows: list[dict]) -> str:
+    """One line a row; a flow row's last columns are its worst frame's style / content loss relative to the same
+    frame painted frame by frame (`relative_to_frame_by_frame`)."""
     lines = [f"{'engine':<9} {'temporal':<8} {'frames/s':>8} {'temporal %':>10} {'warping error':>13} "
-             f"{'style loss':>11}"]
+             f"{'style loss':>11} {'worst style x':>14} {'worst content x':>16}"]
     for row in rows:
         if "error" in row:
             lines.append(f"{row['engine']:<9} {row['temporal']:<8} error: {row['error']}")
             continue
         note = ", run trained here" if row.get("trained_here") else ""
         share = "-" if row["temporal_share"] is None else f"{100 * row['temporal_share']:.0f}%"
+        worst = ["-" if name not in row else f"{row[name]['value']:.2f} (f{row[name]['frame'] + 1})"
+                 for name in ("worst_style_ratio", "worst_content_ratio")]
         lines.append(f"{row['engine']:<9} {row['temporal']:<8} {row['frames_per_second']:>8.2f} "
-                     f"{share:>10} {row['warping_error']:>13.4g} {row['style_loss']:>11.4g}"
-                     f"   {row['frames']} frames {row['size']} px{note}")
+                     f"{share:>10} {row['warping_error']:>13.4g} {row['style_loss']:>11.4g} {worst[0]:>14} "
+                     f"{worst[1]:>16}   {row['frames']} frames {row['size']} px{note}")
     return "\n".join(lines)
 
 
@@ -213,6 +237,7 @@ def main(argv=None) -> int:
         for spec in plan(args, trained):
             rows.append(benchmarking.spawn_row(__file__, spec, args.timeout))
             print(f"  {spec['engine']} temporal {spec['temporal']}: {rows[-1].get('error', 'done')}", flush=True)
+    relative_to_frame_by_frame(rows)
     print()
     print(format_table(rows))
     from tfstyle import files

@@ -49,4 +49,12 @@ def test_a_quick_fast_row_reports_speed_flicker_and_style(bench):
         assert row["frames_per_second"] > 0 and row["style_loss"] > 0 and row["warping_error"] >= 0
     assert none_row["temporal_share"] < flow_row["temporal_share"]  # "none" computes no flow
     assert flow_row["warping_error"] < none_row["warping_error"]
-    assert "warping error" in bench.format_table([flow_row, none_row])
+    assert sorted(map(int, flow_row["per_frame"])) == [0, 4]  # every 4th of the 6 frames
+    assert flow_row["worst_style"]["value"] == max(pair[0] for pair in flow_row["per_frame"].values())
+    bench.relative_to_frame_by_frame([flow_row, none_row])
+    worst = flow_row["worst_style_ratio"]
+    assert worst["value"] == pytest.approx(flow_row["per_frame"][str(worst["frame"])][0]
+                                           / none_row["per_frame"][str(worst["frame"])][0])
+    assert "worst_style_ratio" not in none_row
+    table = bench.format_table([flow_row, none_row])
+    assert "warping error" in table and "worst style x" in table and f"(f{worst['frame'] + 1})" in table
