@@ -108,6 +108,19 @@ def test_truncation_stops_at_deepest_layer(rng):
     assert list(model(_image(rng))) == ["block2_conv1", "block1_conv1"]
 
 
+def test_random_weights_are_the_same_network_in_every_build_whatever_the_global_seed(rng):
+    layers = ("block2_conv1",)
+    keras.utils.set_random_seed(3)
+    first = features.build_feature_extractor(layers=layers, weights="random")
+    keras.utils.set_random_seed(4)
+    second = features.build_feature_extractor(layers=layers, weights="random")
+    image = _image(rng)
+    np.testing.assert_array_equal(first(image)["block2_conv1"], second(image)["block2_conv1"])
+    # each layer draws its own values, not one kernel repeated
+    kernels = [first.get_layer(name).get_weights()[0] for name in ("block1_conv2", "block2_conv1")]
+    assert not np.allclose(kernels[0][..., :64].ravel()[:500], kernels[1][..., :64].ravel()[:500])
+
+
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_extractor_matches_the_keras_application(rng, random_vgg19_file, pooling):
     # The extractor builds its layers itself; the application with the same weights gives the same features.

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 POOLING_MODES = ("max", "avg")
+# Seed of the "random" (not pretrained) weights; layer i is drawn with seed RANDOM_WEIGHTS_SEED + i.
+RANDOM_WEIGHTS_SEED = 1989
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,10 +255,13 @@ def build_feature_extractor(
     needed = spec.layer_names[: spec.layer_names.index(deepest) + 1]
     filters = dict(zip(spec.conv_layers, spec.conv_filters, strict=True))
     taps = {}
-    for name in needed:
+    for index, name in enumerate(needed):
         if name in filters:  # no random initialisation when the weights are read next
+            # "random" weights are seeded per layer: the same network in every process, so scores made with it
+            # (tests, ablations) compare across runs
+            initializer = "zeros" if stored else keras.initializers.GlorotUniform(seed=RANDOM_WEIGHTS_SEED + index)
             layer = keras.layers.Conv2D(filters[name], 3, padding="same", activation="relu", name=name,
-                                        kernel_initializer="zeros" if stored else "glorot_uniform")
+                                        kernel_initializer=initializer)
         elif pooling == "avg":
             layer = keras.layers.AveragePooling2D(pool_size=2, strides=2, name=name)
         else:
