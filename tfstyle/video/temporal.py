@@ -193,10 +193,13 @@ class TemporalBlender:
 
     def __call__(self, frame: np.ndarray, stylised: np.ndarray) -> np.ndarray:
         """frame: the input x_t, uint8 [H, W, 3]; stylised: y_t, uint8 [H, W, 3]. Returns o_t, uint8."""
-        output, key = stylised, self._frames
+        key = self._frames
         self._frames += 1
         coordinates = self.carry == "coordinates" and self.strength == 1.0
-        if self.strength > 0 and self._previous_output is not None:
+        if self.strength == 0 or self._previous_output is None:  # nothing to carry: o_t = y_t
+            output = stylised
+            self._canvas = _Canvas.of(stylised, key) if coordinates else None
+        else:
             forward, reliable = reliable_flow(frame, self._previous_input, self.max_change, self.edge_margin)
             if coordinates:
                 canvas = self._canvas.advected(forward)
@@ -209,8 +212,6 @@ class TemporalBlender:
                 weight = self.strength * reliable[..., None]
                 carried = flow_lib.warp(self._previous_output, forward, self.interpolation).astype(np.float32)
                 output = np.clip(np.round(weight * carried + (1.0 - weight) * stylised), 0, 255).astype(np.uint8)
-        if coordinates and (self._canvas is None or self._previous_output is None or self.strength == 0):
-            self._canvas = _Canvas.of(output, key)
         self._previous_input, self._previous_output = frame, output
         return output
 
