@@ -360,13 +360,16 @@ def test_scan_finds_each_kind_by_name_and_skips_what_is_not_a_trained_model(scan
 
     catalog = models.scan(scanned_dir)
     found = {entry.name: (entry.kind, entry.shown) for entry in catalog.entries}
-    assert found == {
+    expected = {
         "starry_night (bundled)": ("fast", ""),
         "p2p": ("cyclegan", str(scanned_dir / "p2p")),
         "starry": ("fast", str(scanned_dir / "starry")),
         "exports/one_layer/1": ("savedmodel", str(scanned_dir / "exports" / "one_layer" / "1")),
         "styles/adain": ("arbitrary", str(scanned_dir / "styles" / "adain")),
     }
+    if models._magenta_converted():  # listed once python -m tfstyle.weights fetch has run
+        expected[models.MAGENTA_ENTRY] = ("arbitrary", "magenta")
+    assert found == expected
     assert catalog.get("p2p", "cyclegan").path == str(scanned_dir / "p2p")
     for name in ("untrained", "other", str(scanned_dir / "p2p"), "../p2p", "p2p/../p2p", ".hidden/p2p"):
         with pytest.raises(ValueError, match="no such model"):

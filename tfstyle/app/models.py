@@ -5,8 +5,8 @@
   checkpoint (`RunDir.has_checkpoint`);
 * SavedModel exports (`tfstyle.export`): a folder with `saved_model.pb`, usually a version folder
   `<export_dir>/<N>/`; offered to the Translate panel when its serving signature takes images alone;
-* the bundled per-style network (`tfstyle.fast.config.BUNDLED_MODEL`) always, and the bundled AdaIN network
-  when one ships.
+* the bundled per-style network (`tfstyle.fast.config.BUNDLED_MODEL`) always, and Magenta's pretrained
+  arbitrary-style network ("magenta (pretrained)") once `python -m tfstyle.weights fetch` has converted it.
 
 A model is chosen by its display name; `Catalog.get` maps it to the server-side folder, so a client never names
 a path. Scanning reads config.json files, checkpoint file names and saved_model.pb signatures, never weights.
@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import os
 
-from tfstyle.fast.config import BUNDLED_ARBITRARY, BUNDLED_MODEL
+from tfstyle.fast.config import BUNDLED_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,13 @@ KINDS = ("fast", "arbitrary", "cyclegan", "savedmodel")
 MAX_DEPTH = 4  # folders below --models_dir that are searched
 _SKIPPED = ("checkpoints", "logs", "variables", "assets", "samples")  # never hold a run of their own
 SAVED_MODEL_FILE = "saved_model.pb"
+MAGENTA_ENTRY = "magenta (pretrained)"  # `tfstyle.fast.inference.MAGENTA`, listed when its weights are converted
+
+
+def _magenta_converted() -> bool:
+    from tfstyle.weights import magenta, resolve
+
+    return os.path.isfile(os.path.join(resolve.default_cache_dir(), magenta.CONVERTED))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +41,7 @@ class ModelEntry:
 
     Attributes:
         name: the display name, the only thing a client sends ("starry_night (bundled)", "hokusai", ...).
-        path: the folder on the server (absolute).
+        path: the folder on the server (absolute), or "magenta" (`tfstyle.fast.inference.MAGENTA`).
         kind: "fast" (per-style network), "arbitrary" (AdaIN), "cyclegan" (run folder) or "savedmodel".
         shown: the folder as a command line on this computer would name it (`--models_dir` as given, joined
             with the folder's path below it), or "" for the bundled per-style network (the commands' default).
@@ -111,8 +118,8 @@ def scan(models_dir: str | os.PathLike) -> Catalog:
     bundled ones. Names are the folders' paths below `models_dir`; symbolic links are not followed."""
     models_dir = os.fspath(models_dir)
     entries = [ModelEntry("starry_night (bundled)", BUNDLED_MODEL, "fast", "")]
-    if os.path.isdir(BUNDLED_ARBITRARY):
-        entries.append(ModelEntry("adain (bundled)", BUNDLED_ARBITRARY, "arbitrary", BUNDLED_ARBITRARY))
+    if _magenta_converted():
+        entries.append(ModelEntry(MAGENTA_ENTRY, "magenta", "arbitrary", "magenta"))
     root = os.path.abspath(models_dir)
     for folder, subfolders, filenames in os.walk(root):
         relative = os.path.relpath(folder, root)

@@ -34,7 +34,6 @@ TASK = "fast_style"  # config.json's "task" key
 # Bundled models (config.json, weights.npz, MODEL_CARD.md each); here so TensorFlow-free code can find them.
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
 BUNDLED_MODEL = os.path.join(ASSETS, "models", "starry_night")  # the per-style network `stylize` uses by default
-BUNDLED_ARBITRARY = os.path.join(ASSETS, "models", "adain")  # an arbitrary-style network, when one ships
 PRECISIONS = ("auto", "float32", "bf16")  # inference precisions (`tfstyle.fast.inference.resolve_precision`)
 
 # Johnson et al.'s layers on VGG19 (see the module docstring); features.py checks the names when it builds the VGG.

@@ -25,18 +25,55 @@ import numpy as np
 import tensorflow as tf
 
 from tfstyle import geometry, losses, options
+from tfstyle.fast import magenta as magenta_lib
 from tfstyle.fast import models
-from tfstyle.fast.config import BUNDLED_ARBITRARY, BUNDLED_MODEL, PRECISIONS, TASK, FastTrainConfig  # noqa: F401
+from tfstyle.fast.config import BUNDLED_MODEL, PRECISIONS, TASK, FastTrainConfig  # noqa: F401
 from tfstyle.training import rundir
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "weights.npz"  # a bundled model's weights: float16 arrays "0", "1", ... in `model.weights` order
-STYLE_SIZE = 512  # long side, px, paintings are resized to before an arbitrary network reads their statistics
+STYLE_SIZE = 512  # long side, px, paintings are resized to before the AdaIN network reads their statistics
+MODEL_STYLE_SIZE = 0  # a `style_size` argument meaning "the network's own" (`style_size` of each model)
+MAGENTA = "magenta"  # `load_model`'s name for Magenta's pretrained arbitrary-style network (`tfstyle.fast.magenta`)
+
+
+class _Stylises:
+    """What every loaded style network offers on top of its `stylizer`: a cached Translator and `stylize`."""
+
+    style_size = STYLE_SIZE
+
+    def _style_size(self, style_size: int | None) -> int | None:
+        return self.style_size if style_size == MODEL_STYLE_SIZE else style_size
+
+    def translator(self, network: keras.Model, strategy: tf.distribute.Strategy | None = None):
+        """The `tfstyle.inference.Translator` of `network` (from `stylizer`), built and traced once per network."""
+        from tfstyle import inference as image_inference
+
+        key = (id(network), id(strategy))
+        if key not in self._translators:
+            self._translators[key] = image_inference.Translator(network, strategy, models.VALUE_RANGE,
+                                                                multiple=self.multiple)
+        return self._translators[key]
+
+    def stylize(self, photos: Sequence[np.ndarray], styles: Sequence = (), blend: Sequence[float] | None = None,
+                alpha: float = 1.0, preserve_colors: str = "none", style_size: int | None = MODEL_STYLE_SIZE,
+                batch_size: int = 1, strategy: tf.distribute.Strategy | None = None) -> list[np.ndarray]:
+        """Stylises uint8 [H_i, W_i, 3] photos of any sizes (>= 8 px a side); returns uint8 images of the same sizes.
+
+        The library form of `python -m tfstyle.fast.stylize`: `styles`, `blend`, `alpha` and `style_size` as
+        `stylizer` takes them, then `preserve_colors` ("none", "luminance", "histogram") on each result.
+        Repeated calls reuse the traced network (an arbitrary model's new style or alpha is a weight update).
+        """
+        check_preserve_colors(preserve_colors)  # before the network runs
+        network = self.stylizer(styles, blend, alpha, style_size)
+        outputs = self.translator(network, strategy)(photos, batch_size=batch_size)
+        return [preserve_colors_of(output, np.asarray(photo), preserve_colors)
+                for output, photo in zip(outputs, photos, strict=True)]
 
 
 @dataclasses.dataclass
-class FastModel:
+class FastModel(_Stylises):
     """A loaded feed-forward network and its training config.
 
     `network` is the per-style transformer (photo -> stylised, [0, 1] -> [0, 1]) or, for an arbitrary-style
@@ -66,7 +103,7 @@ class FastModel:
         return models.ARBITRARY_SIZE_MULTIPLE if self.arbitrary else geometry.SIZE_MULTIPLE
 
     def style_statistics(self, styles: Sequence, blend: Sequence[float] | None = None,
-                         style_size: int | None = STYLE_SIZE) -> tuple[tf.Tensor, tf.Tensor]:
+                         style_size: int | None = MODEL_STYLE_SIZE) -> tuple[tf.Tensor, tf.Tensor]:
         """Blended relu4_1 statistics of `styles` (RGB images: uint8 [H, W, 3], or float in [0, 1]), each
         resized to a long side of `style_size` px first (None: as given): (mean, std), float32 [1, 512] each,
         sum_k w_k mu_k and sum_k w_k sigma_k with the `blend` weights normalised to sum 1 (default equal)."""
@@ -78,6 +115,7 @@ class FastModel:
             raise ValueError(f"{self.name} is an arbitrary-style network: give it at least one --style image")
         options.check_blend(blend, len(styles))
         weights = loss_targets.normalised(blend or (), len(styles))  # empty: equal weights
+        style_size = self._style_size(style_size)
         mean = std = 0.0
         for style, weight in zip(styles, weights, strict=True):
             image = images.as_image(style, "style")
@@ -89,7 +127,7 @@ class FastModel:
         return mean, std
 
     def stylizer(self, styles: Sequence = (), blend: Sequence[float] | None = None, alpha: float = 1.0,
-                 style_size: int | None = STYLE_SIZE) -> keras.Model:
+                 style_size: int | None = MODEL_STYLE_SIZE) -> keras.Model:
         """photo float32 [B, H, W, 3] in [0, 1] (H, W multiples of `multiple`) -> stylised, float32 in [0, 1].
 
         Per-style models: the transformer; `styles` must be empty and `alpha` 1. Arbitrary models: one
@@ -113,30 +151,69 @@ class FastModel:
         self._fixed.get_layer("adain").set_style(mean, std, alpha)
         return self._fixed
 
-    def translator(self, network: keras.Model, strategy: tf.distribute.Strategy | None = None):
-        """The `tfstyle.inference.Translator` of `network` (from `stylizer`), built and traced once per network."""
-        from tfstyle import inference as image_inference
 
-        key = (id(network), id(strategy))
-        if key not in self._translators:
-            self._translators[key] = image_inference.Translator(network, strategy, models.VALUE_RANGE,
-                                                                multiple=self.multiple)
-        return self._translators[key]
+@dataclasses.dataclass
+class MagentaModel(_Stylises):
+    """Magenta's pretrained arbitrary-style network (`tfstyle.fast.magenta`): the style predictor and the
+    transformer with the converted weights. `network` is the [photo, painting, alpha] -> stylised model the
+    exports serve; `stylizer` gives photo -> stylised networks holding a style vector."""
 
-    def stylize(self, photos: Sequence[np.ndarray], styles: Sequence = (), blend: Sequence[float] | None = None,
-                alpha: float = 1.0, preserve_colors: str = "none", style_size: int | None = STYLE_SIZE,
-                batch_size: int = 1, strategy: tf.distribute.Strategy | None = None) -> list[np.ndarray]:
-        """Stylises uint8 [H_i, W_i, 3] photos of any sizes (>= 8 px a side); returns uint8 images of the same sizes.
+    predictor: keras.Model
+    transformer: keras.Model
+    folder: str = MAGENTA
+    _network: keras.Model | None = None
+    _fixed: dict = dataclasses.field(default_factory=dict)
+    _translators: dict = dataclasses.field(default_factory=dict)
+    style_size = magenta_lib.STYLE_SIZE
+    arbitrary = True
+    multiple = geometry.SIZE_MULTIPLE
 
-        The library form of `python -m tfstyle.fast.stylize`: `styles`, `blend`, `alpha` and `style_size` as
-        `stylizer` takes them, then `preserve_colors` ("none", "luminance", "histogram") on each result.
-        Repeated calls reuse the traced network (an arbitrary model's new style or alpha is a weight update).
-        """
-        check_preserve_colors(preserve_colors)  # before the network runs
-        network = self.stylizer(styles, blend, alpha, style_size)
-        outputs = self.translator(network, strategy)(photos, batch_size=batch_size)
-        return [preserve_colors_of(output, np.asarray(photo), preserve_colors)
-                for output, photo in zip(outputs, photos, strict=True)]
+    @property
+    def name(self) -> str:
+        return MAGENTA
+
+    @property
+    def network(self) -> keras.Model:
+        if self._network is None:
+            self._network = magenta_lib.build_arbitrary(self.predictor, self.transformer)
+        return self._network
+
+    def style_vector(self, styles: Sequence, blend: Sequence[float] | None = None,
+                     style_size: int | None = MODEL_STYLE_SIZE) -> tf.Tensor:
+        """sum_k w_k S(style_k), float32 [1, 100]: each painting (uint8 [H, W, 3], or float in [0, 1]) resized to a
+        long side of `style_size` px (`MODEL_STYLE_SIZE`: 256, the predictor's; None: as given), the `blend`
+        weights normalised to sum 1 (default equal)."""
+        from tfstyle import images, loss_targets
+
+        if not styles:
+            raise ValueError(f"{self.name} is an arbitrary-style network: give it at least one --style image")
+        options.check_blend(blend, len(styles))
+        weights = loss_targets.normalised(blend or (), len(styles))
+        style_size = self._style_size(style_size)
+        vectors = []
+        for style in styles:
+            image = images.as_image(style, "style")
+            if style_size:
+                image = images.resize_long_side(image, style_size)
+            if min(image.shape[:2]) < magenta_lib.MIN_STYLE_SIZE:
+                raise ValueError(f"a --style painting read at {image.shape[1]}x{image.shape[0]} px is below the "
+                                 f"{magenta_lib.MIN_STYLE_SIZE} px a side the style predictor needs")
+            vectors.append(self.predictor(tf.convert_to_tensor(image)[tf.newaxis], training=False))
+        return magenta_lib.mix_style_vectors(vectors, weights)
+
+    def stylizer(self, styles: Sequence = (), blend: Sequence[float] | None = None, alpha: float = 1.0,
+                 style_size: int | None = MODEL_STYLE_SIZE) -> keras.Model:
+        """photo float32 [B, H, W, 3] in [0, 1] (H, W multiples of 4) -> stylised, float32 in [0, 1]: one network per
+        kind (alpha = 1: the transformer on the held vector; alpha < 1: each photo's own vector mixed in, Ghiasi
+        et al. section 4.3), built and traced once; a new painting, blend or alpha is a weight update."""
+        options.check_alpha(alpha)
+        vector = self.style_vector(styles, blend, style_size)
+        photo_style = alpha < 1.0
+        if photo_style not in self._fixed:
+            self._fixed[photo_style] = magenta_lib.build_fixed_style(self.predictor, self.transformer, photo_style)
+        network = self._fixed[photo_style]
+        network.get_layer("held_style").set_style(vector, alpha)
+        return network
 
 
 def resolve_precision(precision: str) -> tuple[str, str]:
@@ -169,6 +246,8 @@ def load_model(model_dir: str | os.PathLike | None = None, strategy: tf.distribu
         FileNotFoundError: no such folder, no config.json, or no checkpoint.
         ValueError: a run folder of another trainer (a CycleGAN run, say), or weights that do not fit.
     """
+    if model_dir is not None and os.fspath(model_dir) == MAGENTA:
+        return load_magenta(strategy=strategy, precision=precision)
     folder = os.fspath(model_dir) if model_dir is not None else BUNDLED_MODEL
     run_dir = rundir.RunDir(folder)
     run_dir.check_exists()
@@ -200,6 +279,25 @@ def load_model(model_dir: str | os.PathLike | None = None, strategy: tf.distribu
         if config.arbitrary:
             return FastModel(config, folder, models.build_arbitrary(encoder, trained), encoder, trained)
     return FastModel(config, folder, trained)
+
+
+def load_magenta(cache_dir: str | None = None, strategy: tf.distribute.Strategy | None = None,
+                 precision: str = "float32") -> MagentaModel:
+    """Magenta's pretrained arbitrary-style network from the weights cache, in `strategy`'s scope and `precision`
+    (as `load_model`).
+
+    Raises:
+        FileNotFoundError: never fetched (the message names `python -m tfstyle.weights fetch`).
+        ValueError: a corrupt or altered cache file.
+    """
+    from tfstyle import distribute
+
+    strategy = strategy or tf.distribute.get_strategy()
+    precision, _ = resolve_precision(precision)
+    with strategy.scope(), distribute.dtype_policy("bf16" if precision == "bf16" else "none"):
+        predictor, transformer = magenta_lib.load_networks(cache_dir)
+    logger.info("loaded Magenta's arbitrary-style network (%s)", precision)
+    return MagentaModel(predictor, transformer)
 
 
 def load_transformer(model_dir: str | os.PathLike | None = None,

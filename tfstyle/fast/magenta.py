@@ -178,3 +178,70 @@ def mix_style_vectors(vectors: Sequence[tf.Tensor], weights: Sequence[float], al
     if alpha == 1.0 or photo_vector is None:
         return mixed
     return alpha * mixed + (1.0 - alpha) * tf.cast(photo_vector, tf.float32)
+
+
+@keras.saving.register_keras_serializable(package="tfstyle")
+class HeldStyle(keras.layers.Layer):
+    """The style vector a stylising network holds: S = alpha S_held + (1 - alpha) S_photo, or S_held alone when the
+    layer is called with no photo vector. Non-trainable weights `style_vector` float32 [1, 100] and `alpha`
+    float32 [1], set by `set_style`, so one traced network serves any painting, blend or alpha, and an export
+    carries them.
+
+    Call: photo vectors float32 [B, 100] -> [B, 100]; or a photo batch [B, H, W, 3] with `photo_style=False` ->
+    the held vector [1, 100] (the transformer broadcasts it over the batch).
+    """
+
+    def __init__(self, photo_style: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.photo_style = bool(photo_style)
+        self.style_vector = self.add_weight(shape=(1, STYLE_DIM), initializer="zeros", trainable=False,
+                                            name="style_vector", dtype="float32")
+        self.alpha = self.add_weight(shape=(1,), initializer="ones", trainable=False, name="alpha", dtype="float32")
+
+    def set_style(self, vector, alpha: float = 1.0) -> None:
+        self.style_vector.assign(tf.reshape(tf.cast(vector, tf.float32), [1, STYLE_DIM]))
+        self.alpha.assign([float(alpha)])
+
+    def call(self, inputs):
+        if not self.photo_style:
+            return tf.identity(self.style_vector)
+        photo_vector = tf.cast(inputs, tf.float32)
+        return self.alpha * self.style_vector + (1.0 - self.alpha) * photo_vector
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], STYLE_DIM) if self.photo_style else (1, STYLE_DIM)
+
+    def get_config(self):
+        return {**super().get_config(), "photo_style": self.photo_style}
+
+
+def photo_style_vector(predictor: keras.Model, photo) -> tf.Tensor:
+    """The photo's own style vector, for alpha < 1: the predictor on the photo squashed to STYLE_SIZE x STYLE_SIZE
+    (what it was trained on). photo float [B, H, W, 3] in [0, 1] -> float32 [B, 100]."""
+    return predictor(keras.layers.Resizing(STYLE_SIZE, STYLE_SIZE, antialias=True, name="photo_to_style_size")(photo))
+
+
+def build_fixed_style(predictor: keras.Model, transformer: keras.Model, photo_style: bool,
+                      name: str = "magenta_fixed_style") -> keras.Model:
+    """photo float32 [B, H, W, 3] in [0, 1] (H, W multiples of 4) -> stylised, with the style held in a `HeldStyle`
+    layer named "held_style" (`set_style`). `photo_style`: mix in each photo's own style vector (alpha < 1;
+    runs the predictor on every photo); else the held vector alone (alpha = 1: the transformer only)."""
+    photo = keras.Input(shape=(None, None, 3), name="photo")
+    held = HeldStyle(photo_style, name="held_style")
+    vector = held(photo_style_vector(predictor, photo)) if photo_style else held(photo)
+    return keras.Model(photo, transformer([photo, vector]), name=name)
+
+
+def build_arbitrary(predictor: keras.Model, transformer: keras.Model, name: str = "magenta_arbitrary") -> keras.Model:
+    """[photo [B, H, W, 3], painting [1, H', W', 3], alpha [1]] -> stylised: the network every arbitrary-style
+    export serves (`tfstyle.export.style_conditions`); images float32 in [0, 1], the painting squashed to
+    STYLE_SIZE x STYLE_SIZE inside, S = alpha S(painting) + (1 - alpha) S(photo)."""
+    photo = keras.Input(shape=(None, None, 3), name="photo")
+    painting = keras.Input(shape=(None, None, 3), name="painting")
+    alpha = keras.Input(shape=(), name="alpha")
+    style = predictor(keras.layers.Resizing(STYLE_SIZE, STYLE_SIZE, antialias=True, name="painting_to_style_size")(
+        painting))
+    own = photo_style_vector(predictor, photo)
+    weight = keras.layers.Reshape((1,), name="alpha_column")(alpha)
+    vector = keras.layers.Lambda(lambda t: t[0] * t[1] + (1.0 - t[0]) * t[2], name="mix_styles")([weight, style, own])
+    return keras.Model([photo, painting, alpha], transformer([photo, vector]), name=name)

@@ -3,15 +3,18 @@
     python -m tfstyle.fast.stylize                                   # the bundled sample, bundled model
     python -m tfstyle.fast.stylize --model_dir runs/starry --input photo.jpg --output out.png
     python -m tfstyle.fast.stylize --model_dir runs/starry --input photos/ --output stylised/
-    python -m tfstyle.fast.stylize --model_dir runs/adain --input photo.jpg --style wave.jpg --alpha 0.8
-    python -m tfstyle.fast.stylize --model_dir runs/adain --input a.jpg --style wave.jpg,starry.jpg --style_blend 7,3
+    python -m tfstyle.fast.stylize --input photo.jpg --style wave.jpg --alpha 0.8        # any painting
+    python -m tfstyle.fast.stylize --input a.jpg --style wave.jpg,starry.jpg --style_blend 7,3
+    python -m tfstyle.fast.stylize --model_dir runs/adain --input photo.jpg --style wave.jpg
 
-An arbitrary-style model takes one or more `--style` paintings (read at a `--style_size` px long side; their
-blend is the weighted sum of their feature statistics) and `--alpha` (0: the photo back, 1: full style);
-a per-style model refuses both. `--preserve_colors luminance|histogram` gives the result the photo's colours.
+An arbitrary-style model takes one or more `--style` paintings (read at a `--style_size` px long side) and
+`--alpha`; a per-style model refuses both. With `--style` and no `--model_dir` it is Magenta's pretrained
+network (`--model_dir magenta`, `tfstyle.fast.magenta`, fetched by `python -m tfstyle.weights fetch`): the
+blend mixes the paintings' style vectors, and `--alpha` moves from the photo's own style vector (0) to the
+painting's (1). An AdaIN run (`--model_dir`) blends feature statistics, and its alpha fades the features.
+`--preserve_colors luminance|histogram` gives the result the photo's colours.
 
-With no `--model_dir` the bundled Starry Night network is used (`tfstyle.fast.inference.BUNDLED_MODEL`), or,
-with `--style`, the bundled arbitrary-style network when the package ships one (`BUNDLED_ARBITRARY`);
+With no `--model_dir` and no `--style` the bundled Starry Night network is used (`BUNDLED_MODEL`);
 with no `--input` the bundled astronaut photo, written to `astronaut_<model>.png` unless `--output` says
 otherwise. `--input` is an image file or a folder; outputs are all-or-nothing and keep the input's size,
 exactly as CycleGAN's `translate` (whose path planning, padding and staged writes this command shares).
@@ -27,6 +30,8 @@ import os
 from tfstyle import cli, distribute, options
 from tfstyle.fast.config import PRECISIONS
 
+MAGENTA = "magenta"  # `--model_dir` of Magenta's pretrained network (`tfstyle.fast.inference.MAGENTA`)
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_INPUT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "astronaut.jpg")
@@ -36,14 +41,16 @@ DEFAULT_INPUT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets
 class StylizeArgs:
     """Flags of `python -m tfstyle.fast.stylize`."""
 
-    model_dir: str = options.option("", "training run folder of tfstyle.fast.train (default: the bundled model)")
+    model_dir: str = options.option("", "training run folder of tfstyle.fast.train, or magenta (default: the "
+                                        "bundled Starry Night network; with --style, magenta)")
     input: str = options.option("", "image file or folder of images (default: the bundled astronaut photo)")
     output: str = options.option("", "output file, or folder for a folder input (default: <input>_<model>.png)")
     batch_size: int = options.option(4, "images of equal size per step (the global batch, split over GPUs)")
-    style: tuple[str, ...] = options.option((), "arbitrary-style models: comma-separated painting(s)")
+    style: tuple[str, ...] = options.option((), "comma-separated painting(s) for an arbitrary-style model (with no "
+                                                "--model_dir: Magenta's pretrained network)")
     style_blend: tuple[float, ...] = options.option((), "weights of the --style paintings (default equal)")
-    style_size: int = options.option(512, "arbitrary-style models: long side, px, paintings are read at "
-                                          "(larger: larger brush strokes)")
+    style_size: int = options.option(0, "arbitrary-style models: long side, px, paintings are read at (0: the "
+                                        "network's own, 256 for magenta, 512 for an AdaIN run)")
     alpha: float = options.option(1.0, "arbitrary-style models: strength in [0, 1] (0: the photo back)")
     precision: str = options.option("auto", "auto: bf16 where the hardware is fast at it (a GPU of compute "
                                     "capability >= 8, a CPU with AVX512-BF16 or AMX), else float32",
@@ -59,14 +66,14 @@ class StylizeArgs:
         if self.batch_size < 1:
             raise ValueError(f"--batch_size must be >= 1, got {self.batch_size}")
         options.check_alpha(self.alpha)
-        if self.style_size < 8:
-            raise ValueError(f"--style_size must be >= 8 px, got {self.style_size}")
+        if self.style_size and self.style_size < 32:
+            raise ValueError(f"--style_size must be 0 (the network's own) or >= 32 px, got {self.style_size}")
         if self.style_blend and not self.style:
             raise ValueError("--style_blend weighs --style paintings: give --style too")
         options.check_blend(self.style_blend, len(self.style))
         for path in self.style:
             images.check_file(path)
-        if self.model_dir and not os.path.isdir(self.model_dir):
+        if self.model_dir and self.model_dir != MAGENTA and not os.path.isdir(self.model_dir):
             raise FileNotFoundError(f"--model_dir does not exist: {self.model_dir}")
 
 
@@ -84,13 +91,8 @@ def default_output(input_path: str, model_dir: str, styles=()) -> str:
 
 
 def resolve_model_dir(model_dir: str, styles) -> str:
-    """`--model_dir`, or with none the bundled arbitrary-style network when `--style` is given and one ships
-    (`""` means the bundled per-style network)."""
-    from tfstyle.fast.config import BUNDLED_ARBITRARY
-
-    if not model_dir and styles and os.path.isdir(BUNDLED_ARBITRARY):
-        return BUNDLED_ARBITRARY
-    return model_dir
+    """`--model_dir`, or with none `MAGENTA` when `--style` is given (`""` means the bundled per-style network)."""
+    return model_dir or (MAGENTA if styles else "")
 
 
 def main(argv: list[str]) -> None:

@@ -58,9 +58,9 @@ def run(args: VideoArgs, optimize_config: OptimizeConfig, make_progress: Progres
                                         frame_iterations=args.frame_iterations)
         blender = engine  # it carries the previous frame itself, through its objective
     else:
-        from tfstyle.fast.config import BUNDLED_ARBITRARY
+        from tfstyle.fast.inference import MAGENTA
 
-        model_dir = args.model_dir or (BUNDLED_ARBITRARY if args.engine == "adain" else None)
+        model_dir = args.model_dir or (MAGENTA if args.style else None)
         styles = [images.read_image_uint8(path) for path in args.style]
         engine = engines.fast_engine(model_dir or None, styles, args.alpha, args.style_blend or None,
                                      args.preserve_colors, optimize_config.precision)

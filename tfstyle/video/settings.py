@@ -20,14 +20,17 @@ class VideoArgs:
 
     input: str = options.option("", "video file or folder of numbered frames (required)")
     output: str = options.option("", "video file (.mp4, .mov, .mkv, ...) or folder for the frames (required)")
-    engine: str = options.option("fast", "fast: per-style network; adain: arbitrary style; cyclegan: a generator; "
-                                         "optimize: Gatys et al. per frame (every tfstyle.optimize flag applies)",
+    engine: str = options.option("fast", "fast: a feed-forward network (per-style, or with --style Magenta's "
+                                         "arbitrary-style one); adain: an arbitrary-style network (default magenta); "
+                                         "cyclegan: a generator; optimize: Gatys et al. per frame (every "
+                                         "tfstyle.optimize flag applies)",
                                  list(ENGINES))
-    model_dir: str = options.option("", "the engine's run folder (fast: default the bundled network)")
-    style: tuple[str, ...] = options.option((), "adain / optimize: comma-separated painting(s) (optimize: default "
-                                                "the bundled Starry Night)")
-    style_blend: tuple[float, ...] = options.option((), "adain / optimize: weights of the --style paintings")
-    alpha: float = options.option(1.0, "adain: strength in [0, 1]")
+    model_dir: str = options.option("", "the engine's run folder, or magenta (fast: default the bundled network, "
+                                        "with --style magenta)")
+    style: tuple[str, ...] = options.option((), "fast / adain / optimize: comma-separated painting(s) (optimize: "
+                                                "default the bundled Starry Night)")
+    style_blend: tuple[float, ...] = options.option((), "fast / adain / optimize: weights of the --style paintings")
+    alpha: float = options.option(1.0, "fast / adain with --style: strength in [0, 1]")
     preserve_colors: str = options.option("none", "fast / adain / optimize: keep the frames' colours",
                                           options.PRESERVE_COLORS)
     direction: str = options.option("a2b", "cyclegan: a2b or b2a", ["a2b", "b2a"])
@@ -53,15 +56,14 @@ class VideoArgs:
             raise ValueError("--engine cyclegan needs --model_dir (a CycleGAN run folder)")
         if self.engine == "adain" and not self.style:
             raise ValueError("--engine adain needs --style (one or more paintings)")
-        from tfstyle.fast.config import BUNDLED_ARBITRARY
-
-        if self.engine == "adain" and not self.model_dir and not os.path.isdir(BUNDLED_ARBITRARY):
-            raise ValueError("--engine adain needs --model_dir (an arbitrary-style run of python -m "
-                             "tfstyle.fast.train --arbitrary; none ships with this version)")
-        if self.engine not in ("adain", "optimize") and (self.style or self.style_blend):
-            raise ValueError(f"--style and --style_blend are for --engine adain or optimize, not {self.engine}")
-        if self.engine != "adain" and self.alpha != 1.0:
-            raise ValueError(f"--alpha is for --engine adain, not {self.engine}")
+        if self.engine == "cyclegan" and (self.style or self.style_blend):
+            raise ValueError("--style and --style_blend are for --engine fast, adain or optimize, not cyclegan")
+        if self.engine not in ("fast", "adain") and self.alpha != 1.0:
+            raise ValueError(f"--alpha is for --engine fast or adain with --style, not {self.engine}")
+        if self.engine == "fast" and self.alpha != 1.0 and not self.style:
+            raise ValueError("--alpha needs --style (an arbitrary-style network)")
+        if self.style_blend and not self.style:
+            raise ValueError("--style_blend weighs --style paintings: give --style too")
         if self.engine == "optimize" and self.model_dir:
             raise ValueError("--engine optimize takes no --model_dir (it optimises each frame; use --style)")
         check_temporal_settings(self.temporal_weight, self.frame_iterations)
@@ -73,7 +75,7 @@ class VideoArgs:
         options.check_blend(self.style_blend, len(self.style))
         for path in self.style:
             images.check_file(path)
-        if self.model_dir and not os.path.isdir(self.model_dir):
+        if self.model_dir and self.model_dir != "magenta" and not os.path.isdir(self.model_dir):
             raise FileNotFoundError(f"--model_dir does not exist: {self.model_dir}")
 
     def settings(self) -> dict:
