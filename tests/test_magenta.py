@@ -5,11 +5,11 @@ import os
 import shutil
 import zipfile
 
+import helpers
 import keras
 import numpy as np
 import pytest
 
-from tests import helpers
 from tfstyle import images, layers
 from tfstyle.fast import magenta
 from tfstyle.weights import magenta as converted
@@ -287,7 +287,7 @@ def test_the_pretrained_network_mixes_style_vectors_and_moves_towards_the_photo_
 
 
 def test_stylize_and_video_use_the_pretrained_network_when_given_a_painting_and_no_model(loaded, tmp_path):
-    from tests.test_video import _clip_with_audio, _pan
+    from test_video import _clip_with_audio, _pan
 
     result = helpers.run_module("tfstyle.fast.stylize", "--input", helpers.ASSETS / "astronaut.jpg", "--style",
                                 helpers.ASSETS / "vangogh_starry_night.jpg", "--output", tmp_path / "out.png",
@@ -302,3 +302,18 @@ def test_stylize_and_video_use_the_pretrained_network_when_given_a_painting_and_
                                "--style", helpers.ASSETS / "vangogh_starry_night.jpg", "--alpha", "0.7")
     assert video.returncode == 0, video.stderr[-3000:]
     assert (tmp_path / "out.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("file, runtime", [("savedmodel", "tensorflow"), ("onnx", "onnxruntime"),
+                                           ("litert", "ai_edge_litert")])
+def test_a_painting_baked_into_an_export_gives_the_stylize_pixels(loaded, file, runtime, tmp_path):
+    pytest.importorskip(helpers.RUNTIME_PACKAGES[runtime])
+    painting = helpers.ASSETS / "vangogh_starry_night.jpg"
+    result = helpers.run_module("tfstyle.fast.export", "--style", painting, "--alpha", "0.8", "--format", file,
+                                "--export_dir", tmp_path / "baked")
+    assert result.returncode == 0, result.stderr[-3000:]
+    path = result.stdout.strip().splitlines()[-1]
+    photos = [images.read_image_uint8(helpers.ASSETS / "astronaut.jpg")[::4, ::4][:90, :101]]
+    outputs, _ = helpers.run_in_runtime(runtime, path, photos, tmp_path)
+    expected = loaded.stylize(photos, [images.read_image_uint8(painting)], alpha=0.8)
+    assert helpers.level_differences(outputs, expected).max() <= helpers.MAX_LEVELS

@@ -34,6 +34,7 @@ TASK = "fast_style"  # config.json's "task" key
 # Bundled models (config.json, weights.npz, MODEL_CARD.md each); here so TensorFlow-free code can find them.
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
 BUNDLED_MODEL = os.path.join(ASSETS, "models", "starry_night")  # the per-style network `stylize` uses by default
+MAGENTA = "magenta"  # `--model_dir` / `load_model` name of Magenta's pretrained arbitrary-style network
 PRECISIONS = ("auto", "float32", "bf16")  # inference precisions (`tfstyle.fast.inference.resolve_precision`)
 
 # Johnson et al.'s layers on VGG19 (see the module docstring); features.py checks the names when it builds the VGG.
@@ -201,3 +202,10 @@ def tiny(**overrides) -> FastTrainConfig:
                   weights="random", checkpoint_every_steps=2, image_every_steps=1, log_every_steps=1)
     values.update(overrides)
     return FastTrainConfig(**values)
+
+
+def resolve_model_dir(model_dir: str, styles) -> str:
+    """`--model_dir`, or with none `MAGENTA` when `--style` paintings are given (`""`: the bundled per-style
+    network)."""
+    return model_dir or (MAGENTA if styles else "")
+

@@ -27,7 +27,7 @@ import tensorflow as tf
 from tfstyle import geometry, losses, options
 from tfstyle.fast import magenta as magenta_lib
 from tfstyle.fast import models
-from tfstyle.fast.config import BUNDLED_MODEL, PRECISIONS, TASK, FastTrainConfig  # noqa: F401
+from tfstyle.fast.config import BUNDLED_MODEL, MAGENTA, PRECISIONS, TASK, FastTrainConfig  # noqa: F401
 from tfstyle.training import rundir
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "weights.npz"  # a bundled model's weights: float16 arrays "0", "1", ... in `model.weights` order
 STYLE_SIZE = 512  # long side, px, paintings are resized to before the AdaIN network reads their statistics
 MODEL_STYLE_SIZE = 0  # a `style_size` argument meaning "the network's own" (`style_size` of each model)
-MAGENTA = "magenta"  # `load_model`'s name for Magenta's pretrained arbitrary-style network (`tfstyle.fast.magenta`)
 
 
 class _Stylises:

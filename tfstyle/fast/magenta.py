@@ -217,8 +217,9 @@ class HeldStyle(keras.layers.Layer):
 
 def photo_style_vector(predictor: keras.Model, photo) -> tf.Tensor:
     """The photo's own style vector, for alpha < 1: the predictor on the photo squashed to STYLE_SIZE x STYLE_SIZE
-    (what it was trained on). photo float [B, H, W, 3] in [0, 1] -> float32 [B, 100]."""
-    return predictor(keras.layers.Resizing(STYLE_SIZE, STYLE_SIZE, antialias=True, name="photo_to_style_size")(photo))
+    (what it was trained on), bilinear as TF Hub's own example feeds it (an antialiased resize has no LiteRT or
+    ONNX op). photo float [B, H, W, 3] in [0, 1] -> float32 [B, 100]."""
+    return predictor(keras.layers.Resizing(STYLE_SIZE, STYLE_SIZE, name="photo_to_style_size")(photo))
 
 
 def build_fixed_style(predictor: keras.Model, transformer: keras.Model, photo_style: bool,
@@ -235,12 +236,11 @@ def build_fixed_style(predictor: keras.Model, transformer: keras.Model, photo_st
 def build_arbitrary(predictor: keras.Model, transformer: keras.Model, name: str = "magenta_arbitrary") -> keras.Model:
     """[photo [B, H, W, 3], painting [1, H', W', 3], alpha [1]] -> stylised: the network every arbitrary-style
     export serves (`tfstyle.export.style_conditions`); images float32 in [0, 1], the painting squashed to
-    STYLE_SIZE x STYLE_SIZE inside, S = alpha S(painting) + (1 - alpha) S(photo)."""
+    STYLE_SIZE x STYLE_SIZE inside (bilinear, as `photo_style_vector`), S = alpha S(painting) + (1 - alpha) S(photo)."""
     photo = keras.Input(shape=(None, None, 3), name="photo")
     painting = keras.Input(shape=(None, None, 3), name="painting")
     alpha = keras.Input(shape=(), name="alpha")
-    style = predictor(keras.layers.Resizing(STYLE_SIZE, STYLE_SIZE, antialias=True, name="painting_to_style_size")(
-        painting))
+    style = predictor(keras.layers.Resizing(STYLE_SIZE, STYLE_SIZE, name="painting_to_style_size")(painting))
     own = photo_style_vector(predictor, photo)
     weight = keras.layers.Reshape((1,), name="alpha_column")(alpha)
     vector = keras.layers.Lambda(lambda t: t[0] * t[1] + (1.0 - t[0]) * t[2], name="mix_styles")([weight, style, own])

@@ -28,9 +28,7 @@ import logging
 import os
 
 from tfstyle import cli, distribute, options
-from tfstyle.fast.config import PRECISIONS
-
-MAGENTA = "magenta"  # `--model_dir` of Magenta's pretrained network (`tfstyle.fast.inference.MAGENTA`)
+from tfstyle.fast.config import MAGENTA, PRECISIONS, resolve_model_dir  # noqa: F401 - resolve_model_dir re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +86,6 @@ def default_output(input_path: str, model_dir: str, styles=()) -> str:
     name = "_".join(os.path.splitext(os.path.basename(path))[0] for path in styles) or os.path.basename(
         os.path.normpath(model_dir or BUNDLED_MODEL))
     return f"{os.path.splitext(os.path.basename(input_path))[0]}_{name}.png"
-
-
-def resolve_model_dir(model_dir: str, styles) -> str:
-    """`--model_dir`, or with none `MAGENTA` when `--style` is given (`""` means the bundled per-style network)."""
-    return model_dir or (MAGENTA if styles else "")
 
 
 def main(argv: list[str]) -> None:

@@ -58,7 +58,7 @@ def run(args: VideoArgs, optimize_config: OptimizeConfig, make_progress: Progres
                                         frame_iterations=args.frame_iterations)
         blender = engine  # it carries the previous frame itself, through its objective
     else:
-        from tfstyle.fast.inference import MAGENTA
+        from tfstyle.fast.config import MAGENTA
 
         model_dir = args.model_dir or (MAGENTA if args.style else None)
         styles = [images.read_image_uint8(path) for path in args.style]
