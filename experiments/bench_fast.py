@@ -13,7 +13,7 @@ Rows (each in its own subprocess, so its start-up and memory are its own):
   `onnxruntime` (CPU) at 512 px, batch 1, uint8 in and out;
 * ``train``: one training step of `tfstyle.fast.task` at 256 px, batch 4 (float32 and bf16), the step
   `python -m tfstyle.fast.train` runs (`task.build_training`);
-* ``adain``: the arbitrary-style network (`--adain_model_dir`, else the bundled one if there is one) with the
+* ``adain``: the arbitrary-style network (`--adain_model_dir`, else Magenta's pretrained one once fetched) with the
   Starry Night at a 512 px long side, float32, batch 1, at 256 and 512 px: what `stylize --style` runs;
 * ``optimize``: `tfstyle.optimize.stylize` with its defaults on the same photo at 512 px, start to end
   (start-up excluded: a warm-up run at 32 px first), for the time ratio against the network in float32 and in
@@ -71,7 +71,7 @@ def _adain_model(spec: dict):
         model = inference.FastModel(config.FastTrainConfig(arbitrary=True), "tiny",
                                     models.build_arbitrary(encoder, decoder), encoder, decoder)
     else:
-        model = inference.load_model(spec["adain_model_dir"] or inference.BUNDLED_ARBITRARY)
+        model = inference.load_model(spec["adain_model_dir"] or inference.MAGENTA)
     return model.stylizer([images.read_image_uint8(STYLE)]), model.multiple
 
 
@@ -206,9 +206,10 @@ def plan(args) -> list[dict]:
                "batch": 1, **common} for runtime in ("litert", "onnx")]
     specs += [{"kind": "train", "size": 64 if args.quick else 256, "batch": 4, "precision": precision, **common}
               for precision in ("float32", "bf16")]
-    from tfstyle.fast.config import BUNDLED_ARBITRARY  # TensorFlow-free
+    from tfstyle.weights import magenta, resolve  # TensorFlow-free
 
-    if args.quick or args.adain_model_dir or os.path.isdir(BUNDLED_ARBITRARY):
+    fetched = os.path.isfile(os.path.join(resolve.default_cache_dir(), magenta.CONVERTED))
+    if args.quick or args.adain_model_dir or fetched:
         specs += [{"kind": "adain", "size": size, "precision": "float32", "batch": 1,
                    "adain_model_dir": args.adain_model_dir, **common} for size in ([64] if args.quick else [256, 512])]
     specs.append({"kind": "optimize", "size": 64 if args.quick else 512, "precision": "float32", **common})
@@ -243,8 +244,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 px, a tiny random network")
     parser.add_argument("--model_dir", default="", help="a fast.train run (default: the bundled model)")
-    parser.add_argument("--adain_model_dir", default="", help="an --arbitrary fast.train run (default: the bundled "
-                                                              "arbitrary model, when there is one)")
+    parser.add_argument("--adain_model_dir", default="", help="an --arbitrary fast.train run (default: Magenta's "
+                                                              "pretrained network, once fetched)")
     parser.add_argument("--iterations", type=int, default=None, help="timed repeats per row (default 5)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed repeats first (default 2)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per row")

@@ -317,3 +317,16 @@ def test_a_painting_baked_into_an_export_gives_the_stylize_pixels(loaded, file, 
     outputs, _ = helpers.run_in_runtime(runtime, path, photos, tmp_path)
     expected = loaded.stylize(photos, [images.read_image_uint8(painting)], alpha=0.8)
     assert helpers.level_differences(outputs, expected).max() <= helpers.MAX_LEVELS
+
+
+def test_a_paintings_style_vector_is_predicted_once_and_a_changed_painting_anew(loaded, rng):
+    painting = rng.integers(0, 255, size=(80, 60, 3), dtype=np.uint8)
+    loaded._vectors.clear()
+    first = loaded.style_vector([painting]).numpy()
+    assert len(loaded._vectors) == 1
+    np.testing.assert_array_equal(loaded.style_vector([painting.copy()]).numpy(), first)
+    assert len(loaded._vectors) == 1  # the same pixels: remembered
+    changed = painting.copy()
+    changed[:40] = 255 - changed[:40]
+    assert np.abs(loaded.style_vector([changed]).numpy() - first).max() > 1e-3 and len(loaded._vectors) == 2
+    assert not np.allclose(loaded.style_vector([painting], style_size=128).numpy(), first)  # size is in the key

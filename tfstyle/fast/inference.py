@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "weights.npz"  # a bundled model's weights: float16 arrays "0", "1", ... in `model.weights` order
 STYLE_SIZE = 512  # long side, px, paintings are resized to before the AdaIN network reads their statistics
+VECTOR_CACHE = 16  # paintings whose style vectors a MagentaModel remembers
 MODEL_STYLE_SIZE = 0  # a `style_size` argument meaning "the network's own" (`style_size` of each model)
 
 
@@ -163,6 +164,8 @@ class MagentaModel(_Stylises):
     _network: keras.Model | None = None
     _fixed: dict = dataclasses.field(default_factory=dict)
     _translators: dict = dataclasses.field(default_factory=dict)
+    _vectors: dict = dataclasses.field(default_factory=dict)
+    _predict: object = None
     style_size = magenta_lib.STYLE_SIZE
     arbitrary = True
     multiple = geometry.SIZE_MULTIPLE
@@ -182,23 +185,39 @@ class MagentaModel(_Stylises):
         """sum_k w_k S(style_k), float32 [1, 100]: each painting (uint8 [H, W, 3], or float in [0, 1]) resized to a
         long side of `style_size` px (`MODEL_STYLE_SIZE`: 256, the predictor's; None: as given), the `blend`
         weights normalised to sum 1 (default equal)."""
-        from tfstyle import images, loss_targets
+        from tfstyle import loss_targets
 
         if not styles:
             raise ValueError(f"{self.name} is an arbitrary-style network: give it at least one --style image")
         options.check_blend(blend, len(styles))
         weights = loss_targets.normalised(blend or (), len(styles))
         style_size = self._style_size(style_size)
-        vectors = []
-        for style in styles:
-            image = images.as_image(style, "style")
-            if style_size:
-                image = images.resize_long_side(image, style_size)
-            if min(image.shape[:2]) < magenta_lib.MIN_STYLE_SIZE:
-                raise ValueError(f"a --style painting read at {image.shape[1]}x{image.shape[0]} px is below the "
-                                 f"{magenta_lib.MIN_STYLE_SIZE} px a side the style predictor needs")
-            vectors.append(self.predictor(tf.convert_to_tensor(image)[tf.newaxis], training=False))
-        return magenta_lib.mix_style_vectors(vectors, weights)
+        return magenta_lib.mix_style_vectors([self._vector(style, style_size) for style in styles], weights)
+
+    def _vector(self, style, style_size: int | None) -> tf.Tensor:
+        """S(style), float32 [1, 100], remembered for the last `VECTOR_CACHE` paintings (by their pixels and
+        `style_size`), so stylising photo after photo with one painting predicts its vector once."""
+        import hashlib
+
+        from tfstyle import images
+
+        array = np.ascontiguousarray(style)
+        key = (hashlib.sha1(array.tobytes()).hexdigest(), array.shape, str(array.dtype), style_size)
+        if key in self._vectors:
+            return self._vectors[key]
+        image = images.as_image(style, "style")
+        if style_size:
+            image = images.resize_long_side(image, style_size)
+        if min(image.shape[:2]) < magenta_lib.MIN_STYLE_SIZE:
+            raise ValueError(f"a --style painting read at {image.shape[1]}x{image.shape[0]} px is below the "
+                             f"{magenta_lib.MIN_STYLE_SIZE} px a side the style predictor needs")
+        if self._predict is None:  # traced once per painting size: an eager call costs twice the network
+            self._predict = tf.function(lambda x: self.predictor(x, training=False), reduce_retracing=True)
+        vector = self._predict(tf.convert_to_tensor(image, tf.float32)[tf.newaxis])
+        if len(self._vectors) >= VECTOR_CACHE:
+            self._vectors.pop(next(iter(self._vectors)))
+        self._vectors[key] = vector
+        return vector
 
     def stylizer(self, styles: Sequence = (), blend: Sequence[float] | None = None, alpha: float = 1.0,
                  style_size: int | None = MODEL_STYLE_SIZE) -> keras.Model:
