@@ -12,6 +12,8 @@ Rows (each in its own subprocess, `benchmarking.spawn_row`):
   onnxruntime, Lanczos back up to the photo's size;
 * ``native``: `tfstyle.fast.inference.load_model("magenta", precision=...).stylize([photo], [painting])`, what
   `python -m tfstyle.fast.stylize --style` runs, at the photo's own size;
+* ``finetuned`` (with ``--finetuned DIR``, on its own painting only): a per-style network fine-tuned from this one
+  by ``python -m tfstyle.fast.train --init magenta`` (or the bundled default), ``load_model(DIR).stylize``;
 * ``optimize``: `tfstyle.optimize.stylize` with its defaults at 512 px (start-up excluded), the quality reference.
 
 "ms/img" is the median over `iterations` warm calls on one photo with one painting, each API as it is: the peer
@@ -53,7 +55,7 @@ def pictures(quick: bool) -> tuple[list[str], list[str]]:
     return (photos[:1], paintings[:1]) if quick else (photos, paintings)
 
 
-def _photo(path: str, size: int):
+def photo_at(path: str, size: int):
     import numpy as np
 
     from tfstyle import images
@@ -70,7 +72,7 @@ def _timed(run, spec) -> tuple[float, object]:
     return statistics.median(times[spec["warmup"]:]), output
 
 
-def _scores(output, photo, painting) -> dict:
+def scores(output, photo, painting) -> dict:
     from tfstyle.evaluate import StyleEvaluator
 
     scores = {}
@@ -86,7 +88,7 @@ def _row(spec: dict) -> dict:
 
     from tfstyle import images
 
-    photo = _photo(spec["photo"], spec["size"])
+    photo = photo_at(spec["photo"], spec["size"])
     painting = images.read_image_uint8(spec["painting"])
     extra = {}
     if spec["kind"] == "peer":
@@ -96,6 +98,11 @@ def _row(spec: dict) -> dict:
         peer = StyleTransfer(device="cpu", max_size=spec["size"])
         picture, painting_image = Image.fromarray(photo), Image.fromarray(painting)
         seconds, output = _timed(lambda: np.asarray(peer.stylize_with(picture, painting_image)), spec)
+    elif spec["kind"] == "finetuned":
+        from tfstyle.fast import inference
+
+        model = inference.load_model(spec["model_dir"] or None, precision=spec["precision"])
+        seconds, output = _timed(lambda: model.stylize([photo])[0], spec)
     elif spec["kind"] == "native":
         from tfstyle.fast import inference
 
@@ -118,7 +125,7 @@ def _row(spec: dict) -> dict:
     assert output.shape == photo.shape, (output.shape, photo.shape)
     if spec.get("save"):
         images.save_image(spec["save"], output)
-    return {"ms_per_image": 1e3 * seconds, **extra, **_scores(output, photo, painting)}
+    return {"ms_per_image": 1e3 * seconds, **extra, **scores(output, photo, painting)}
 
 
 def plan(args) -> list[dict]:
@@ -133,10 +140,22 @@ def plan(args) -> list[dict]:
                 specs.append({"kind": "peer", "size": size, "precision": "int8 onnxruntime", **pair})
                 for precision in ("float32", "bf16"):
                     specs.append({"kind": "native", "size": size, "precision": precision, **pair})
+                    if args.finetuned is not None and _paints(args.finetuned, painting):
+                        specs.append({"kind": "finetuned", "size": size, "precision": precision,
+                                      "model_dir": args.finetuned, **pair})
             if not args.quick:
                 specs.append({"kind": "optimize", "size": 512, "precision": "float32", **pair, "iterations": 1,
                               "warmup": 0})
     return specs
+
+
+def _paints(model_dir: str, painting: str) -> bool:
+    """Whether the per-style run or bundled model in `model_dir` ("": the bundled default) learnt `painting`."""
+    from tfstyle.fast.config import BUNDLED_MODEL
+
+    with open(os.path.join(model_dir or BUNDLED_MODEL, "config.json"), encoding="utf-8") as file:
+        style = json.load(file).get("style") or ""
+    return os.path.basename(style) == os.path.basename(painting)
 
 
 def summary(rows: list[dict]) -> list[dict]:
@@ -174,27 +193,35 @@ def format_table(lines: list[dict]) -> str:
 
 
 def grid(rows: list[dict], path: str) -> None:
-    """photo | peer | native float32 | optimisation, one row per photo and painting, at 512 px."""
+    """photo | peer | native float32 | fine-tuned float32 (where there is one) | optimisation, one row per photo and
+    painting, at 512 px."""
     import numpy as np
 
     from tfstyle import images
 
-    lines = []
+    kinds = (("peer", "int8 onnxruntime"), ("native", "float32"), ("finetuned", "float32"), ("optimize", "float32"))
+    table = []
     for row in rows:
         if row["kind"] != "optimize" or "error" in row:
             continue
         key = (row["photo"], row["painting"])
-        cells = [_photo(row["photo"], 512)]
-        for kind, precision in (("peer", "int8 onnxruntime"), ("native", "float32"), ("optimize", "float32")):
+        cells = [photo_at(row["photo"], 512)]
+        for kind, precision in kinds:
             match = [r for r in rows if (r["photo"], r["painting"]) == key and r["kind"] == kind and r["size"] == 512
                      and r["precision"] == precision and r.get("save")]
-            if match:
-                cells.append(images.read_image_uint8(match[0]["save"]))
-        height = min(cell.shape[0] for cell in cells)
-        lines.append(np.concatenate([cell[:height] for cell in cells], axis=1))
-    if lines:
-        width = min(line.shape[1] for line in lines)
-        images.save_image(path, np.concatenate([line[:, :width] for line in lines], axis=0), quality=88)
+            cells.append(images.read_image_uint8(match[0]["save"]) if match else None)
+        table.append(cells)
+    if not table:
+        return
+    shown = [column for column in range(len(kinds) + 1) if any(cells[column] is not None for cells in table)]
+    lines = []
+    for cells in table:
+        photo = cells[0]
+        filled = [cells[c] if cells[c] is not None else np.full_like(photo, 255) for c in shown]  # white: none
+        height = min(cell.shape[0] for cell in filled)
+        lines.append(np.concatenate([cell[:height] for cell in filled], axis=1))
+    width = min(line.shape[1] for line in lines)
+    images.save_image(path, np.concatenate([line[:, :width] for line in lines], axis=0), quality=88)
 
 
 def main(argv=None) -> int:
@@ -202,6 +229,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="one photo and painting at 384 px")
     parser.add_argument("--iterations", type=int, default=5, help="timed calls per row")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first")
+    parser.add_argument("--finetuned", default=None, help="a per-style run of --init magenta (\"\": the bundled "
+                                                            "default) to add on its own painting")
     parser.add_argument("--grid", default="", help="write the picture grid here (e.g. docs/magenta_grid.jpg)")
     parser.add_argument("--row", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -8,13 +8,13 @@ Writes into `--output`: `weights.npz` (`tfstyle.fast.inference.save_weights`, fl
 with the paths made relative to the repository or its ../shared), `card.json` and `MODEL_CARD.md`; and
 `docs/fast_<name>.jpg`, each held-out photo beside the optimisation path's default result and the network's.
 
-The card's scores: each `--photos` image (photos the network never saw in training) at `--size` px, stylised by
-the bundled network and by `tfstyle.optimize.stylize` with its defaults, both scored by `tfstyle.evaluate`'s
-fixed protocol (`StyleEvaluator`: VGG19, content block4_conv2, style block1..5_conv1, max pooling), with the
-seconds each took (the network's after one warm-up call; the optimisation's start-up not counted).
+The card's scores: each `--photos` image (photos the network never saw in training) at each `--sizes` long
+side, stylised by the bundled network and by `tfstyle.optimize.stylize` with its defaults, both scored by
+`tfstyle.evaluate`'s fixed protocol (`StyleEvaluator`: VGG19, content block4_conv2, style block1..5_conv1, max
+pooling), with the seconds each took (the network's after one warm-up call; the optimisation's start-up not counted).
 
 An arbitrary-style (AdaIN) run is bundled the same way (its decoder's weights) and scored on every pair of a
-`--photos` image and a `--styles` painting (paintings it never saw either), the painting read at `--size` px
+`--photos` image and a `--styles` painting (paintings it never saw either), the painting read at that size
 as the optimisation path reads it.
 """
 
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True, help="bundled model folder to write")
     parser.add_argument("--photos", required=True, help="comma-separated held-out photos to score and show")
     parser.add_argument("--styles", default="", help="arbitrary-style runs: comma-separated held-out paintings")
-    parser.add_argument("--size", type=int, default=256, help="long side in px of the scored images")
+    parser.add_argument("--sizes", default="256", help="comma-separated long sides in px of the scored images")
     parser.add_argument("--train_command", default="", help="the command that trained the run, for the card")
     parser.add_argument("--train_seconds", type=float, default=None, help="its wall time, for the card")
     parser.add_argument("--content_sources", default="", help="what the content folder held, for the card")
@@ -92,15 +92,16 @@ def main(argv=None) -> int:
         paintings = args.styles.split(",") if model.arbitrary else [config.style]
         stylize(images.load_image(paintings[0]), paintings[:1], OptimizeConfig(image_size=32, iterations=2))
         rows, tiles = [], []
-        for path, painting in [(path, painting) for path in args.photos.split(",") for painting in paintings]:
-            photo = np.asarray(images.to_uint8(images.resize_long_side(images.load_image(path), args.size)))
+        for size, path, painting in [(int(size), path, painting) for size in args.sizes.split(",")
+                                     for path in args.photos.split(",") for painting in paintings]:
+            photo = np.asarray(images.to_uint8(images.resize_long_side(images.load_image(path), size)))
             styles = [images.read_image_uint8(painting)] if model.arbitrary else []
-            bundled.stylize([photo], styles, style_size=args.size)  # warm-up: tracing for this size
+            bundled.stylize([photo], styles, style_size=size)  # warm-up: tracing for this size
             start = time.perf_counter()
-            fast = bundled.stylize([photo], styles, style_size=args.size)[0]
+            fast = bundled.stylize([photo], styles, style_size=size)[0]
             fast_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            result = stylize(photo, [painting], OptimizeConfig(image_size=args.size))
+            result = stylize(photo, [painting], OptimizeConfig(image_size=size))
             optimized = np.asarray(images.to_uint8(result))
             optimize_seconds = time.perf_counter() - start
             scores = {name: evaluator.score(image, photo, [painting])
@@ -109,7 +110,8 @@ def main(argv=None) -> int:
                          "fast_seconds": fast_seconds, "optimize_seconds": optimize_seconds,
                          **{f"{name}_{key}": float(getattr(scores[name], key)) for name in scores
                             for key in ("content_loss", "style_loss")}})
-            tiles.append(np.concatenate([photo, optimized, fast], axis=1))
+            if size == int(args.sizes.split(",")[0]):
+                tiles.append(np.concatenate([photo, optimized, fast], axis=1))
             row = rows[-1]
             print(f"{_portable(path)} x {os.path.basename(painting)}: style {row['fast_style_loss']:.4g} vs "
                   f"{row['optimize_style_loss']:.4g},"
@@ -117,15 +119,18 @@ def main(argv=None) -> int:
                   f"{fast_seconds * 1e3:.0f} ms vs {optimize_seconds:.1f} s", flush=True)
         style_ratio = float(np.median([r["fast_style_loss"] / r["optimize_style_loss"] for r in rows]))
         content_ratio = float(np.median([r["fast_content_loss"] / r["optimize_content_loss"] for r in rows]))
+        per_size = {f"{side}": [float(np.median([r[f"fast_{key}"] / r[f"optimize_{key}"] for r in rows
+                                                 if max(r["size"]) == side])) for key in ("style_loss", "content_loss")]
+                    for side in sorted({max(r["size"]) for r in rows})}
         machine = benchmarking.describe_machine()
         card = {"name": os.path.basename(os.path.normpath(args.output)), "date": datetime.date.today().isoformat(),
-                "arbitrary": model.arbitrary,
+                "arbitrary": model.arbitrary, "init": getattr(config, "init", "scratch"),
                 "style": _portable(config.style_dir if model.arbitrary else config.style),
                 "content": args.content_sources or _portable(config.content_dir),
                 "command": args.train_command, "steps": step, "train_seconds": args.train_seconds,
                 "machine": f"{machine['cpu_model']} ({machine['cpu_cores']} cores), TF {machine['tensorflow']}",
                 "parameters": trained.count_params(), "evaluator": evaluator.protocol, "scores": rows,
-                "median_style_ratio": style_ratio, "median_content_ratio": content_ratio}
+                "median_style_ratio": style_ratio, "median_content_ratio": content_ratio, "medians_by_size": per_size}
         with open(os.path.join(staging, "card.json"), "w", encoding="utf-8") as file:
             file.write(json.dumps(card, indent=2) + "\n")
         with open(os.path.join(staging, "MODEL_CARD.md"), "w", encoding="utf-8") as file:
@@ -153,6 +158,13 @@ def model_card(card: dict) -> str:
                  f"{card['parameters']:,} parameters) behind the frozen VGG19 encoder, stored as float16 "
                  "(`weights.npz`) and its training config (`config.json`). Written by "
                  "`experiments/bundle_fast_model.py`.", "", f"* Paintings: {card['style']}"]
+    elif card.get("init") == "magenta":
+        lines = [f"# {card['name']}: a feed-forward network of {os.path.basename(card['style'])}", "",
+                 "Magenta's pretrained arbitrary-style transformer (Ghiasi et al. 2017, `tfstyle.fast.magenta`; "
+                 "`docs/magenta_model_card.md`) holding this painting's style vector, fine-tuned on it by "
+                 f"`python -m tfstyle.fast.train --init magenta` ({card['parameters']:,} parameters), stored as "
+                 "float16 (`weights.npz`) and its training config (`config.json`). Written by "
+                 "`experiments/bundle_fast_model.py`.", "", f"* Style: `{card['style']}`"]
     else:
         lines = [f"# {card['name']}: a feed-forward network of {os.path.basename(card['style'])}", "",
                  "Johnson et al.'s image transformation network (`tfstyle.fast.models.build_transformer`, "
@@ -177,7 +189,10 @@ def model_card(card: dict) -> str:
                      f"{row['optimize_content_loss']:.4g} | {row['fast_seconds'] * 1e3:.0f} | "
                      f"{row['optimize_seconds']:.1f} |")
     lines += ["", f"Medians: the network's style loss is {card['median_style_ratio']:.2f}x and its content loss "
-              f"{card['median_content_ratio']:.2f}x the optimisation result's.", ""]
+              f"{card['median_content_ratio']:.2f}x the optimisation result's."]
+    for side, (style, content) in card.get("medians_by_size", {}).items():
+        lines.append(f"At {side} px: style {style:.2f}x, content {content:.2f}x.")
+    lines.append("")
     return "\n".join(lines)
 
 

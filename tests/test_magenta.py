@@ -330,3 +330,60 @@ def test_a_paintings_style_vector_is_predicted_once_and_a_changed_painting_anew(
     changed[:40] = 255 - changed[:40]
     assert np.abs(loaded.style_vector([changed]).numpy() - first).max() > 1e-3 and len(loaded._vectors) == 2
     assert not np.allclose(loaded.style_vector([painting], style_size=128).numpy(), first)  # size is in the key
+
+
+def _fine_tune_config(tmp_path, **overrides):
+    from tfstyle.fast import config
+
+    values = dict(init="magenta", style=str(helpers.ASSETS / "vangogh_starry_night.jpg"),
+                  content_dir=str(helpers.ASSETS), model_dir=str(tmp_path / "run"), image_size=48, load_size=52,
+                  steps=2, batch_size=1)
+    values.update(overrides)
+    return config.tiny(**values)
+
+
+@pytest.mark.parametrize("finetune", ["all", "norms"])
+def test_init_magenta_starts_from_the_pretrained_network_and_moves_what_finetune_names(loaded, finetune, tmp_path):
+    import tensorflow as tf
+
+    from tfstyle.fast import inference, task
+
+    config = _fine_tune_config(tmp_path, finetune=finetune)
+    assert config.content_layers == ("block4_conv2",) and len(config.style_layers) == 5  # the protocol's layers
+    built = task.build_training(config, tf.distribute.get_strategy(), 1)
+    network = built.state.models[task.MODEL_KEY]
+    photo = images.read_image_uint8(helpers.ASSETS / "astronaut.jpg")[::4, ::4][:96, :120]
+    start = inference.stylize_images(network, [photo])[0]
+    painting = images.read_image_uint8(helpers.ASSETS / "vangogh_starry_night.jpg")
+    assert np.abs(start.astype(int) - loaded.stylize([photo], [painting])[0]).max() <= 1  # the pretrained start
+    moving = {id(v) for v in built.state.trainable["optimizer"]}
+    norms = {id(v) for v in magenta.norm_variables(network.get_layer(magenta.TRANSFORMER_NAME))}
+    assert moving == norms if finetune == "norms" else moving > norms
+
+    task.train(config)
+    tuned = inference.load_model(config.model_dir)
+    assert not tuned.arbitrary and tuned.config.init == "magenta"
+    before = {w.path: w.numpy() for w in network.weights}
+    after = {w.path: w.numpy() for w in tuned.network.weights}
+    changed = {path for path in after if not np.array_equal(after[path], before[path])}
+    outside_norms = {path for path in changed if "StyleNorm" not in path}
+    assert changed and (not outside_norms if finetune == "norms" else outside_norms)
+    assert not any("held_style" in path for path in changed)  # the painting's style vector stays fixed
+    output = tuned.stylize([photo])[0]
+    assert output.shape == photo.shape and np.abs(output.astype(int) - start).mean() > 0
+
+
+def test_init_magenta_refuses_before_the_fetch_and_with_options_it_cannot_honour(tmp_path):
+    from tfstyle.fast import config
+
+    run = tmp_path / "run"
+    result = helpers.run_module("tfstyle.fast.train", "--init", "magenta", "--style",
+                                helpers.ASSETS / "vangogh_starry_night.jpg", "--content_dir", helpers.ASSETS,
+                                "--model_dir", run, extra_env={"HOME": str(tmp_path)})
+    helpers.one_error_line(result, "python -m tfstyle.weights fetch")
+    assert not run.exists()
+    with pytest.raises(ValueError, match="trains from scratch"):
+        config.tiny(init="magenta", arbitrary=True, style_dir=str(helpers.ASSETS), content_dir=str(helpers.ASSETS),
+                    model_dir=str(run)).validate()
+    with pytest.raises(ValueError, match="--finetune chooses"):
+        config.tiny(finetune="norms", style="x.jpg", content_dir=str(helpers.ASSETS), model_dir=str(run)).validate()

@@ -15,6 +15,13 @@ run of 375 steps on the bundled Starry Night). The weights are on tfstyle's norm
 (`tfstyle.losses`), not the paper's: a 150-step calibration at 128 px put the weighted style and content
 terms level at style_weight 2e-4 (5e-3, the optimisation path's, left no photo visible).
 
+`--init magenta` fine-tunes Magenta's pretrained transformer (`tfstyle.fast.magenta`) instead of training Johnson
+et al.'s from random weights: the network holds the painting's style vector (predicted once, at the predictor's
+256 px) and learns on the optimisation path's loss layers (content block4_conv2, style block1..5_conv1, the
+protocol `tfstyle.evaluate` scores with), which a network that starts from a painting-like output can afford.
+`--finetune norms` moves only its conditional instance norms' projections (Dumoulin et al. 2017: a style lives
+in the normalisation parameters), `all` every weight.
+
 `--arbitrary` trains Huang & Belongie 2017's AdaIN decoder instead (`tfstyle.fast.models.build_decoder`) on a
 folder of paintings (`--style_dir`), with their defaults: content loss on the AdaIN target at relu4_1
 (block4_conv1), mean / standard-deviation style loss on relu1_1..relu4_1 (block1..4_conv1) at weight 10,
@@ -43,13 +50,18 @@ STYLE_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
 # Huang & Belongie 2017: style on relu1_1..relu4_1, content on the AdaIN target at relu4_1 (the encoder's output).
 ARBITRARY_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1")
 ARBITRARY_CONTENT_LAYERS = ("block4_conv1",)  # = models.ENCODER_LAYER (models imports Keras; this must not)
-# Defaults of the fields left at None: (per-style, arbitrary).
+# `--init magenta`: the optimisation path's layers (`tfstyle.optimize`'s defaults, the evaluator's protocol).
+MAGENTA_CONTENT_LAYERS = ("block4_conv2",)
+MAGENTA_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+INITS = ("scratch", MAGENTA)
+FINETUNE = ("all", "norms")
+# Defaults of the fields left at None: (per-style from scratch, arbitrary, per-style from magenta).
 MODE_DEFAULTS = {
-    "style_weight": (2e-4, 10.0),
-    "tv_weight": (1e4, 0.0),
-    "learning_rate": (1e-3, 1e-4),
-    "content_layers": (CONTENT_LAYERS, ARBITRARY_CONTENT_LAYERS),
-    "style_layers": (STYLE_LAYERS, ARBITRARY_STYLE_LAYERS),
+    "style_weight": (2e-4, 10.0, 1e-3),
+    "tv_weight": (1e4, 0.0, 0.0),
+    "learning_rate": (1e-3, 1e-4, 1e-4),
+    "content_layers": (CONTENT_LAYERS, ARBITRARY_CONTENT_LAYERS, MAGENTA_CONTENT_LAYERS),
+    "style_layers": (STYLE_LAYERS, ARBITRARY_STYLE_LAYERS, MAGENTA_STYLE_LAYERS),
 }
 
 
@@ -59,8 +71,8 @@ class FastTrainConfig:
 
     # Fields that fix the shape of the saved state or the meaning of the step counter.
     INCOMPATIBLE_ON_RESUME: ClassVar[tuple[str, ...]] = (
-        "arbitrary", "filters", "residual_blocks", "decoder_width", "image_size", "load_size", "batch_size",
-        "mixed_precision",
+        "arbitrary", "init", "finetune", "filters", "residual_blocks", "decoder_width", "image_size", "load_size",
+        "batch_size", "mixed_precision",
     )
     FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
         "model_dir", "max_steps", "steps", "strategy", "jit", "keep_checkpoints", "checkpoint_every_steps",
@@ -82,8 +94,13 @@ class FastTrainConfig:
     style_scale: float = options.option(1.0, "style image long side relative to --image_size (per-style)")
 
     # Model.
-    filters: int = options.option(32, "filters of the first convolution (Johnson et al.: 32)")
-    residual_blocks: int = options.option(5, "residual blocks at 1/4 resolution (Johnson et al.: 5)")
+    init: str = options.option("scratch", "per-style networks: scratch (Johnson et al.'s transformer, random "
+                                          "weights) or magenta (fine-tune Magenta's pretrained transformer on "
+                                          "--style; python -m tfstyle.weights fetch gets it)", list(INITS))
+    finetune: str = options.option("all", "--init magenta: the weights that move: all, or norms (the conditional "
+                                          "instance norms' projections only)", list(FINETUNE))
+    filters: int = options.option(32, "filters of the first convolution (Johnson et al.: 32; --init scratch)")
+    residual_blocks: int = options.option(5, "residual blocks at 1/4 resolution (Johnson et al.: 5; --init scratch)")
     decoder_width: int = options.option(64, "--arbitrary: filters of the decoder's last block (Huang et al.: 64)")
 
     # Loss.
@@ -121,9 +138,10 @@ class FastTrainConfig:
     max_steps: int | None = options.option(None, "stop once the global step reaches N (counts across resumes)")
 
     def __post_init__(self):
+        mode = 1 if self.arbitrary else 2 if self.init == MAGENTA else 0
         for name, defaults in MODE_DEFAULTS.items():
             if getattr(self, name) is None:
-                object.__setattr__(self, name, defaults[int(bool(self.arbitrary))])
+                object.__setattr__(self, name, defaults[mode])
         for name in ("content_layers", "style_layers"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
@@ -137,6 +155,14 @@ class FastTrainConfig:
 
         if not self.model_dir:
             raise ValueError("--model_dir is required")
+        for name, choices in (("init", INITS), ("finetune", FINETUNE)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if self.arbitrary and self.init != "scratch":
+            raise ValueError(f"--init {self.init} fine-tunes a per-style network; an --arbitrary (AdaIN) network "
+                             "trains from scratch")
+        if self.finetune != "all" and self.init != MAGENTA:
+            raise ValueError("--finetune chooses what moves in a network that starts from --init magenta")
         if self.arbitrary:
             if self.style:
                 raise ValueError("--style names one painting; an --arbitrary network learns from a folder: "
@@ -182,11 +208,16 @@ class FastTrainConfig:
 
     def check_files(self) -> None:
         """Raises FileNotFoundError / ValueError for a missing or unreadable style image or content folder
-        (headers only), so that bad input fails before TensorFlow builds anything."""
+        (headers only), or `--init magenta` before the network was fetched, so that bad input fails before
+        TensorFlow builds anything."""
         from tfstyle import images
 
         if self.style:
             images.check_file(self.style)
+        if self.init == MAGENTA:
+            from tfstyle.weights import magenta, resolve
+
+            magenta.converted_path(self.cache_dir or resolve.default_cache_dir())
         for flag, folder in (("--style_dir", self.style_dir), ("--content_dir", self.content_dir)):
             if folder:
                 if not os.path.isdir(folder):

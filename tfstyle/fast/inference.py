@@ -284,6 +284,10 @@ def load_model(model_dir: str | os.PathLike | None = None, strategy: tf.distribu
             encoder = task.build_encoder(config)
             trained = models.build_decoder(config.decoder_width, name=task.DECODER_KEY)
             key = task.DECODER_KEY
+        elif config.init == MAGENTA:  # fine-tuned from Magenta's transformer, holding its painting's style vector
+            encoder, key = None, "transformer"
+            trained = magenta_lib.build_fixed_style(None, magenta_lib.build_style_transformer(), photo_style=False,
+                                                    name=key)
         else:
             encoder = None
             trained = models.build_transformer(config.filters, config.residual_blocks, name="transformer")

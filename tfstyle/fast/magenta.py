@@ -222,15 +222,25 @@ def photo_style_vector(predictor: keras.Model, photo) -> tf.Tensor:
     return predictor(keras.layers.Resizing(STYLE_SIZE, STYLE_SIZE, name="photo_to_style_size")(photo))
 
 
-def build_fixed_style(predictor: keras.Model, transformer: keras.Model, photo_style: bool,
+def build_fixed_style(predictor: keras.Model | None, transformer: keras.Model, photo_style: bool,
                       name: str = "magenta_fixed_style") -> keras.Model:
     """photo float32 [B, H, W, 3] in [0, 1] (H, W multiples of 4) -> stylised, with the style held in a `HeldStyle`
     layer named "held_style" (`set_style`). `photo_style`: mix in each photo's own style vector (alpha < 1;
-    runs the predictor on every photo); else the held vector alone (alpha = 1: the transformer only)."""
+    runs the predictor on every photo); else the held vector alone (alpha = 1: the transformer only; `predictor`
+    may be None). The per-style networks of `--init magenta` runs are this model with `photo_style=False`."""
+    if photo_style and predictor is None:
+        raise ValueError("a network that mixes in each photo's own style vector needs the style predictor")
     photo = keras.Input(shape=(None, None, 3), name="photo")
     held = HeldStyle(photo_style, name="held_style")
     vector = held(photo_style_vector(predictor, photo)) if photo_style else held(photo)
     return keras.Model(photo, transformer([photo, vector]), name=name)
+
+
+def norm_variables(transformer: keras.Model) -> list:
+    """The trainable variables of the transformer's conditional instance norms (the gamma / beta projections of
+    the style vector): what `--finetune norms` moves."""
+    return [variable for layer in transformer.layers if isinstance(layer, layers.ConditionalInstanceNorm)
+            for variable in layer.trainable_variables]
 
 
 def build_arbitrary(predictor: keras.Model, transformer: keras.Model, name: str = "magenta_arbitrary") -> keras.Model:

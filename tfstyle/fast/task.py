@@ -17,6 +17,10 @@ on resume), the step, and the photo / stylised grid. Strategy, run folder, check
 signals, the NaN stop, TensorBoard and progress are the core's. Checkpoint keys: `transformer`,
 `optimizer` (plus the core's `step` and `rng`); stylize and export restore `transformer` alone.
 
+With `config.init == "magenta"` T starts as Magenta's pretrained transformer holding the painting's style vector
+S(s) (`magenta.build_fixed_style`, `build_magenta_start`): the same objective then fine-tunes all its weights,
+or only the conditional instance norms' projections (`config.finetune`); S(s) stays fixed.
+
 `ArbitraryStyleTask` (config.arbitrary) trains the AdaIN decoder D (`models.build_decoder`) of Huang &
 Belongie 2017 on (photo, painting) pairs drawn by the CycleGAN pipeline (`tfstyle.data.unpaired_dataset`),
 with the frozen encoder f = VGG19 up to relu4_1 (`tfstyle.features`)::
@@ -37,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfstyle import features, images, loss_targets, losses
-from tfstyle.fast.config import TASK, FastTrainConfig
+from tfstyle.fast.config import MAGENTA, TASK, FastTrainConfig
 from tfstyle.training import loop
 from tfstyle.training.loop import StepInfo, TrainingDiverged, TrainResult
 from tfstyle.training.task import NONFINITE_GRADIENTS, Task, TaskState, nonfinite_flag
@@ -155,14 +159,18 @@ class FastStyleTask(_OneNetworkTask):
 
         c = self.config
         keras.utils.set_random_seed(c.seed)
-        transformer = models.build_transformer(c.filters, c.residual_blocks, name=MODEL_KEY)
+        if c.init == MAGENTA:
+            transformer, trainable = build_magenta_start(c)
+        else:
+            transformer = models.build_transformer(c.filters, c.residual_blocks, name=MODEL_KEY)
+            trainable = transformer.trainable_variables
         optimizer = self._adam()
         layers = tuple(dict.fromkeys(c.content_layers + c.style_layers))
         self.extractor = features.build_feature_extractor(layers=layers, weights=c.weights, pooling=c.pooling,
                                                           cache_dir=c.cache_dir)
         self.style_grams = style_grams(self.extractor, c)
         return TaskState(models={MODEL_KEY: transformer}, optimizers={"optimizer": optimizer},
-                         trainable={"optimizer": transformer.trainable_variables})
+                         trainable={"optimizer": trainable})
 
     def make_replica_step(self, state: TaskState) -> Callable:
         """batch float32 [B_replica, S, S, 3] in [-1, 1] -> {LOSS_NAMES..., flag}, each a global-batch mean."""
@@ -235,6 +243,25 @@ class ArbitraryStyleTask(_OneNetworkTask):
             return tf.concat([row(photos), row(paintings), row(stylised)], axis=0)[tf.newaxis]
 
         return lambda batch: {IMAGE_GRID: grid(images.from_signed(batch[0][:4]), images.from_signed(batch[1][:4]))}
+
+
+def build_magenta_start(config: FastTrainConfig) -> tuple[keras.Model, list]:
+    """(network, the variables that move) of an `--init magenta` run: Magenta's pretrained transformer holding
+    S(config.style), the painting read at the predictor's 256 px long side (photo [B, H, W, 3] in [0, 1] ->
+    stylised in [0, 1]), and all its trainable variables or (`finetune == "norms"`) its norms' projections.
+
+    Raises:
+        FileNotFoundError: the network was never fetched (the message names the command that fetches it).
+    """
+    from tfstyle.fast import magenta
+
+    predictor, pretrained = magenta.load_networks(config.cache_dir)
+    painting = images.resize_long_side(images.load_image(config.style), magenta.STYLE_SIZE)
+    vector = predictor(tf.convert_to_tensor(np.asarray(painting, np.float32))[tf.newaxis], training=False)
+    network = magenta.build_fixed_style(None, pretrained, photo_style=False, name=MODEL_KEY)
+    network.get_layer("held_style").set_style(vector)
+    trainable = magenta.norm_variables(pretrained) if config.finetune == "norms" else pretrained.trainable_variables
+    return network, trainable
 
 
 def build_encoder(config: FastTrainConfig) -> keras.Model:

