@@ -18,7 +18,8 @@ terms level at style_weight 2e-4 (5e-3, the optimisation path's, left no photo v
 `--init magenta` fine-tunes Magenta's pretrained transformer (`tfstyle.fast.magenta`) instead of training Johnson
 et al.'s from random weights: the network holds the painting's style vector (predicted once, at the predictor's
 256 px) and learns on the optimisation path's loss layers (content block4_conv2, style block1..5_conv1, the
-protocol `tfstyle.evaluate` scores with), which a network that starts from a painting-like output can afford.
+protocol `tfstyle.evaluate` scores with) and its weights (style 5e-3, TV 1e4): the network learns to give what
+the optimiser gives, which a network that starts from a painting-like output can afford.
 `--finetune norms` moves only its conditional instance norms' projections (Dumoulin et al. 2017: a style lives
 in the normalisation parameters), `all` every weight.
 
@@ -57,8 +58,8 @@ INITS = ("scratch", MAGENTA)
 FINETUNE = ("all", "norms")
 # Defaults of the fields left at None: (per-style from scratch, arbitrary, per-style from magenta).
 MODE_DEFAULTS = {
-    "style_weight": (2e-4, 10.0, 1e-3),
-    "tv_weight": (1e4, 0.0, 0.0),
+    "style_weight": (2e-4, 10.0, 5e-3),
+    "tv_weight": (1e4, 0.0, 1e4),
     "learning_rate": (1e-3, 1e-4, 1e-4),
     "content_layers": (CONTENT_LAYERS, ARBITRARY_CONTENT_LAYERS, MAGENTA_CONTENT_LAYERS),
     "style_layers": (STYLE_LAYERS, ARBITRARY_STYLE_LAYERS, MAGENTA_STYLE_LAYERS),
@@ -106,21 +107,23 @@ class FastTrainConfig:
     # Loss.
     content_weight: float = options.option(1.0, "weight of the content loss (alpha)")
     style_weight: float | None = options.option(None, "weight of the style loss (beta; default 2e-4, "
-                                                      "or 10 with --arbitrary)")
+                                                      "10 with --arbitrary, 5e-3 with --init magenta)")
     tv_weight: float | None = options.option(None, "weight of the total-variation loss (gamma; default 1e4, "
                                                    "or 0 with --arbitrary)")
     content_layers: tuple[str, ...] | None = options.option(
-        None, f"VGG content layers (default {','.join(CONTENT_LAYERS)}; --arbitrary: the AdaIN target at "
-              f"{ARBITRARY_CONTENT_LAYERS[0]}, fixed)")
+        None, f"VGG content layers (default {','.join(CONTENT_LAYERS)}; --init magenta: "
+              f"{','.join(MAGENTA_CONTENT_LAYERS)}; --arbitrary: the AdaIN target at {ARBITRARY_CONTENT_LAYERS[0]}, "
+              "fixed)")
     style_layers: tuple[str, ...] | None = options.option(
-        None, f"VGG style layers, equal weights (default {','.join(STYLE_LAYERS)}; --arbitrary: "
-              f"{','.join(ARBITRARY_STYLE_LAYERS)})")
+        None, f"VGG style layers, equal weights (default {','.join(STYLE_LAYERS)}; --init magenta: "
+              f"{','.join(MAGENTA_STYLE_LAYERS)}; --arbitrary: {','.join(ARBITRARY_STYLE_LAYERS)})")
     pooling: str = options.option("max", "VGG pooling of the loss network", ["max", "avg"])
     weights: str = options.option("auto", "VGG weights: auto, imagenet, random or a file (see tfstyle.weights)")
     cache_dir: str | None = options.option(None, "where converted VGG weights are cached (default ~/.cache/tfstyle)")
 
     # Optimiser and schedule.
-    learning_rate: float | None = options.option(None, "Adam learning rate (default 1e-3, or 1e-4 with --arbitrary)")
+    learning_rate: float | None = options.option(None, "Adam learning rate (default 1e-3, or 1e-4 with "
+                                                        "--arbitrary or --init magenta)")
     steps: int = options.option(4000, "training steps (global batches)")
     seed: int = options.option(0, "seed of weights, data order, crops and flips")
 
