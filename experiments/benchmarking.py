@@ -85,3 +85,19 @@ def spawn_row(script: str, spec: dict, timeout: float) -> dict:
             return json.loads(line[len(ROW_MARKER):])
     tail = completed.stderr.strip().splitlines()[-1:] or ["no output"]
     return {**spec, "error": f"exit {completed.returncode}: {tail[0][:300]}"}
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """"name" or "name=field:value,field:value" -> (name, config overrides); values parsed as JSON where they can
+    be ("1e-3" -> 0.001, "true" -> True), else kept as strings."""
+    name, _, rest = text.partition("=")
+    overrides = {}
+    for item in filter(None, rest.split(",")):
+        field, sep, value = item.partition(":")
+        if not sep:
+            raise ValueError(f"variant {text!r}: write field:value, got {item!r}")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value
+    return name, overrides

@@ -193,22 +193,6 @@ def style_ratio(ours: list[tuple[float, float]], theirs: list[tuple[float, float
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_variant(text: str) -> tuple[str, dict]:
-    """"name" or "name=field:value,field:value" -> (name, OptimizeConfig overrides); values parsed as JSON
-    where they can be ("1e-3" -> 0.001, "true" -> True), else kept as strings."""
-    name, _, rest = text.partition("=")
-    overrides = {}
-    for item in filter(None, rest.split(",")):
-        field, sep, value = item.partition(":")
-        if not sep:
-            raise ValueError(f"variant {text!r}: write field:value, got {item!r}")
-        try:
-            overrides[field] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[field] = value
-    return name, overrides
-
-
 def _key(spec: dict) -> str:
     fields = {k: spec[k] for k in ("method", "overrides", "content", "style", "size", "multiplier", "seconds",
                                    "weights")}
@@ -361,7 +345,7 @@ def main(argv=None) -> int:
     if not os.path.isdir(SHARED):
         print(f"error: the study needs the shared photos and paintings in {SHARED}", file=sys.stderr)
         return 2
-    variants = [parse_variant(v) for v in args.variants.split(";" if ";" in args.variants else ",")]
+    variants = [benchmarking.parse_variant(v) for v in args.variants.split(";" if ";" in args.variants else ",")]
     chosen = args.pairs.split(",")
     unknown = set(chosen) - {p[0] for p in PAIRS}
     if unknown:

@@ -2,14 +2,14 @@
 Johnson et al.'s trained from scratch, at equal CPU time, and the fine-tuning recipe's choices.
 
     python experiments/study_finetune.py --content_dir PHOTOS --budget_s 600
-    python experiments/study_finetune.py --content_dir PHOTOS --arms magenta-all --budget_s 900   # train on
+    python experiments/study_finetune.py --content_dir PHOTOS --arm magenta-all --budget_s 900   # train on
 
 Each arm is a `tfstyle.fast.train` run (`task.train`, the training core) with the arm's `FastTrainConfig` fields,
 in its own process, stopped by SIGTERM `--budget_s` seconds after it was started (build and tracing included),
 which the core answers as it answers a user: a checkpoint, then return. Runs live in `--work_dir/<arm>`: running
 an arm again resumes it for another budget, and its row reports the training seconds of all its runs.
 
-Arms (`--arms`, comma-separated; each is a name of `ARMS` or `name:field=value;field=value`):
+Arms (`--arm`, repeated; each a name of `ARMS` or `name=field:value,field:value`):
 ``scratch`` (Johnson et al.'s network, random start, its defaults), ``magenta-all`` (every weight of Magenta's
 transformer moves), ``magenta-norms`` (only its conditional instance norms' projections); every arm at
 `--image_size` crops and `--batch_size`.
@@ -48,20 +48,11 @@ BUDGET_FILE = "study_seconds.json"  # in each run folder: the training seconds o
 
 
 def parse_arm(text: str) -> tuple[str, dict]:
-    """"name" of `ARMS`, or "name:field=value;field=value" (values parsed as JSON where they parse)."""
-    name, _, fields = text.partition(":")
-    if not fields:
-        if name not in ARMS:
-            raise ValueError(f"unknown arm {name!r}: one of {', '.join(ARMS)}, or name:field=value;...")
-        return name, dict(ARMS[name])
-    values = {}
-    for item in fields.split(";"):
-        key, _, value = item.partition("=")
-        try:
-            values[key] = json.loads(value)
-        except json.JSONDecodeError:
-            values[key] = value
-    return name, values
+    """A name of `ARMS`, or "name=field:value,field:value" (`benchmarking.parse_variant`) -> (name, fields)."""
+    name, fields = benchmarking.parse_variant(text)
+    if not fields and name not in ARMS:
+        raise ValueError(f"unknown arm {name!r}: one of {', '.join(ARMS)}, or name=field:value,...")
+    return name, fields or dict(ARMS[name])
 
 
 def _train(spec: dict) -> dict:
@@ -189,7 +180,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--content_dir", default="", help="training photos (none of the held-out ones)")
     parser.add_argument("--style", default=bench_magenta.STARRY, help="the painting")
-    parser.add_argument("--arms", default="scratch,magenta-all,magenta-norms", help="arms to train (see above)")
+    parser.add_argument("--arm", action="append", help="an arm to train, repeated (default: scratch, magenta-all, "
+                                                       "magenta-norms; see above)")
     parser.add_argument("--budget_s", type=float, default=600, help="seconds each arm trains in this run")
     parser.add_argument("--image_size", type=int, default=512, help="training crop size, px")
     parser.add_argument("--batch_size", type=int, default=1, help="training batch")
@@ -215,7 +207,7 @@ def main(argv=None) -> int:
     if not args.no_references:
         specs += [{"kind": "magenta", "name": "magenta (start)", **common},
                   {"kind": "bundled", "name": "bundled", **common}]
-    for arm in args.arms.split(","):
+    for arm in args.arm or list(ARMS):
         if not args.content_dir:
             parser.error("training arms need --content_dir")
         name, fields = parse_arm(arm)

@@ -41,11 +41,11 @@ def test_style_ratio_without_overlap_holds_the_other_front_flat_and_says_which_s
 
 
 def test_parse_variant(study):
-    assert study.parse_variant("default") == ("default", {})
-    assert study.parse_variant("max=pooling:max,style_weight:1e-3,ema:0.9") == (
+    assert study.benchmarking.parse_variant("default") == ("default", {})
+    assert study.benchmarking.parse_variant("max=pooling:max,style_weight:1e-3,ema:0.9") == (
         "max", {"pooling": "max", "style_weight": 0.001, "ema": 0.9})
     with pytest.raises(ValueError, match="field:value"):
-        study.parse_variant("bad=pooling")
+        study.benchmarking.parse_variant("bad=pooling")
 
 
 def test_a_tiny_study_end_to_end(tmp_path, shared_data):
