@@ -116,16 +116,38 @@ def _row(spec: dict) -> dict:
         vector_seconds, _ = _timed(new_painting, spec)
         extra = {"style_vector_ms": 1e3 * vector_seconds}
     else:
-        from tfstyle.optimize import OptimizeConfig, stylize
-
-        stylize(photo, [painting], OptimizeConfig(image_size=32, iterations=2))  # start-up, untimed
-        start = time.perf_counter()
-        output = np.asarray(images.to_uint8(stylize(photo, [painting], OptimizeConfig(image_size=spec["size"]))))
-        seconds = time.perf_counter() - start
+        output, seconds = optimised(spec["photo"], spec["painting"], spec["size"], spec.get("cache_dir"))
     assert output.shape == photo.shape, (output.shape, photo.shape)
     if spec.get("save"):
         images.save_image(spec["save"], output)
-    return {"ms_per_image": 1e3 * seconds, **extra, **scores(output, photo, painting)}
+    return {"ms_per_image": None if seconds is None else 1e3 * seconds, **extra, **scores(output, photo, painting)}
+
+
+def optimised(photo_path: str, painting_path: str, size: int, cache_dir: str | None = None):
+    """(the optimisation path's default result, uint8, for the photo at a long side of `size` px; its seconds, start-up
+    not counted). With `cache_dir` each result is computed once and kept there (PNG + its seconds in JSON)."""
+    import numpy as np
+
+    from tfstyle import images
+
+    stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (photo_path, painting_path))
+    cached = os.path.join(cache_dir, f"optimize_{stem}_{size}") if cache_dir else None
+    if cached and os.path.isfile(cached + ".json"):
+        with open(cached + ".json") as file:
+            return images.read_image_uint8(cached + ".png"), json.load(file)["seconds"]
+    from tfstyle.optimize import OptimizeConfig, stylize
+
+    photo, painting = photo_at(photo_path, size), images.read_image_uint8(painting_path)
+    stylize(photo, [painting], OptimizeConfig(image_size=32, iterations=2))  # start-up, untimed
+    start = time.perf_counter()
+    output = np.asarray(images.to_uint8(stylize(photo, [painting], OptimizeConfig(image_size=size))))
+    seconds = time.perf_counter() - start
+    if cached:
+        os.makedirs(cache_dir, exist_ok=True)
+        images.save_image(cached + ".png", output)
+        with open(cached + ".json", "w") as file:
+            json.dump({"seconds": seconds}, file)
+    return output, seconds
 
 
 def plan(args) -> list[dict]:
@@ -145,7 +167,7 @@ def plan(args) -> list[dict]:
                                       "model_dir": args.finetuned, **pair})
             if not args.quick:
                 specs.append({"kind": "optimize", "size": 512, "precision": "float32", **pair, "iterations": 1,
-                              "warmup": 0})
+                              "warmup": 0, "cache_dir": args.optimized_dir})
     return specs
 
 
@@ -171,12 +193,14 @@ def summary(rows: list[dict]) -> list[dict]:
             continue
         group = groups.setdefault((row["kind"], row["size"], row["precision"]), {"n": 0, "ms": [], "ratios": {}})
         group["n"] += 1
-        group["ms"].append(row["ms_per_image"])
+        if row["ms_per_image"] is not None:  # None: an optimisation result reused from a cache without its time
+            group["ms"].append(row["ms_per_image"])
         for key in ("max_style_loss", "max_content_loss", "avg_style_loss", "avg_content_loss"):
             group["ratios"].setdefault(key, []).append(row[key] / peer[key])
     mean = lambda values: math.exp(sum(math.log(v) for v in values) / len(values))  # noqa: E731
     return [{"kind": kind, "size": size, "precision": precision, "pairs": group["n"],
-             "ms_per_image": mean(group["ms"]), **{f"{key}_vs_peer": mean(v) for key, v in group["ratios"].items()}}
+             "ms_per_image": mean(group["ms"]) if group["ms"] else None,
+             **{f"{key}_vs_peer": mean(v) for key, v in group["ratios"].items()}}
             for (kind, size, precision), group in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0]))]
 
 
@@ -186,7 +210,7 @@ def format_table(lines: list[dict]) -> str:
     rows = [header]
     for line in lines:
         rows.append(f"{line['kind']:9} {line['size']:>5} {line['precision']:17} {line['pairs']:>5} "
-                    f"{line['ms_per_image']:>8.0f} {line['max_style_loss_vs_peer']:>9.2f} "
+                    f"{line['ms_per_image'] or float('nan'):>8.0f} {line['max_style_loss_vs_peer']:>9.2f} "
                     f"{line['max_content_loss_vs_peer']:>11.2f} {line['avg_style_loss_vs_peer']:>9.2f} "
                     f"{line['avg_content_loss_vs_peer']:>11.2f}")
     return "\n".join(rows)
@@ -231,6 +255,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first")
     parser.add_argument("--finetuned", default=None, help="a per-style run of --init magenta (\"\": the bundled "
                                                             "default) to add on its own painting")
+    parser.add_argument("--optimized_dir", default=None, help="keep the optimisation results here and reuse them "
+                                                              "(study_finetune.py's --work_dir shares them)")
     parser.add_argument("--grid", default="", help="write the picture grid here (e.g. docs/magenta_grid.jpg)")
     parser.add_argument("--row", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

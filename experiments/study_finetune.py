@@ -15,11 +15,11 @@ transformer moves), ``magenta-norms`` (only its conditional instance norms' proj
 `--image_size` crops and `--batch_size`.
 
 Scores: every arm's network, Magenta's unmodified network with the painting (the fine-tuning's start), the bundled
-network and the optimisation path's defaults (`tfstyle.optimize.stylize`, computed once and kept in
-`--work_dir`), on held-out photos at each `--sizes` long side, by `tfstyle.evaluate`'s fixed protocol under max
-and average pooling; style and content loss relative to the optimisation result's (geometric mean over the
-photos), and ms per image (float32, median of warm calls at the largest size). Writes a table on stdout and
-``experiments/results/study_finetune_<device>_<date>.json``.
+network and the optimisation path's defaults (`tfstyle.optimize.stylize` via `bench_magenta.optimised`, computed
+once and kept in `--work_dir`), on held-out photos at each `--sizes` long side, by `tfstyle.evaluate`'s fixed
+protocol under max and average pooling; style and content loss relative to the optimisation result's (geometric
+mean over the photos), and ms per image (float32, median of warm calls at the largest size). Writes a table on
+stdout and ``experiments/results/study_finetune_<device>_<date>.json``.
 """
 
 from __future__ import annotations
@@ -104,22 +104,6 @@ def _outputs(spec: dict) -> dict:
     return {"outputs": outputs, "ms_per_image": 1e3 * float(np.median(times[1:]))}
 
 
-def _optimised(spec: dict, path: str, size: int):
-    """The optimisation path's default result for a held-out photo at `size`, computed once into the work dir."""
-    import numpy as np
-
-    from tfstyle import images
-    from tfstyle.optimize import OptimizeConfig, stylize
-
-    name = f"optimize_{os.path.splitext(os.path.basename(path))[0]}_{size}.png"
-    cached = os.path.join(spec["work_dir"], name)
-    if not os.path.isfile(cached):
-        photo = bench_magenta.photo_at(path, size)
-        output = stylize(photo, [images.read_image_uint8(spec["style"])], OptimizeConfig(image_size=size))
-        images.save_image(cached, np.asarray(images.to_uint8(output)))
-    return images.read_image_uint8(cached)
-
-
 def _row(spec: dict) -> dict:
     from tfstyle import images
 
@@ -127,7 +111,8 @@ def _row(spec: dict) -> dict:
     painting = images.read_image_uint8(spec["style"])
     scored = {}
     if spec["kind"] == "optimize":
-        outputs = {size: [_optimised(spec, path, size) for path in spec["photos"]] for size in spec["sizes"]}
+        outputs = {size: [bench_magenta.optimised(path, spec["style"], size, spec["work_dir"])[0]
+                          for path in spec["photos"]] for size in spec["sizes"]}
     else:
         made = _outputs(spec)
         outputs, extra["ms_per_image"] = made["outputs"], made["ms_per_image"]

@@ -387,3 +387,21 @@ def test_init_magenta_refuses_before_the_fetch_and_with_options_it_cannot_honour
                     model_dir=str(run)).validate()
     with pytest.raises(ValueError, match="--finetune chooses"):
         config.tiny(finetune="norms", style="x.jpg", content_dir=str(helpers.ASSETS), model_dir=str(run)).validate()
+
+
+@pytest.mark.parametrize("command, case", [("tfstyle.fast.stylize", "unreadable painting"),
+                                           ("tfstyle.fast.stylize", "alpha out of range"),
+                                           ("tfstyle.fast.export", "unreadable painting"),
+                                           ("tfstyle.fast.export", "alpha out of range")])
+def test_bad_paintings_and_alphas_are_refused_in_one_line_with_nothing_written(command, case, tmp_path):
+    painting, alpha = helpers.ASSETS / "vangogh_starry_night.jpg", "0.5"
+    if case == "unreadable painting":
+        painting = tmp_path / "painting.jpg"
+        painting.write_bytes(b"\xff\xd8\xff\xe0 not the rest of a JPEG")
+    else:
+        alpha = "1.5"
+    target = tmp_path / ("out.png" if command.endswith("stylize") else "export")
+    where = ["--output", target] if command.endswith("stylize") else ["--export_dir", target]
+    result = helpers.run_module(command, "--style", painting, "--alpha", alpha, *where)
+    helpers.one_error_line(result, "painting.jpg" if case == "unreadable painting" else "--alpha")
+    assert not target.exists()
