@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 
+import bench_magenta  # experiments/bench_magenta.py, beside this script (photos and optimisation references)
 import benchmarking  # experiments/benchmarking.py, beside this script
 
 REPO = benchmarking.REPO
@@ -55,6 +56,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="256", help="comma-separated long sides in px of the scored images")
     parser.add_argument("--train_command", default="", help="the command that trained the run, for the card")
     parser.add_argument("--train_seconds", type=float, default=None, help="its wall time, for the card")
+    parser.add_argument("--optimized_dir", default=None, help="reuse the optimisation results kept here "
+                                                              "(bench_magenta / study_finetune)")
     parser.add_argument("--content_sources", default="", help="what the content folder held, for the card")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -64,7 +67,6 @@ def main(argv=None) -> int:
     from tfstyle import images
     from tfstyle.evaluate import StyleEvaluator
     from tfstyle.fast import inference
-    from tfstyle.optimize import OptimizeConfig, stylize
     from tfstyle.training.rundir import RunDir
 
     model = inference.load_model(args.model_dir)
@@ -90,20 +92,16 @@ def main(argv=None) -> int:
 
         evaluator = StyleEvaluator()
         paintings = args.styles.split(",") if model.arbitrary else [config.style]
-        stylize(images.load_image(paintings[0]), paintings[:1], OptimizeConfig(image_size=32, iterations=2))
         rows, tiles = [], []
         for size, path, painting in [(int(size), path, painting) for size in args.sizes.split(",")
                                      for path in args.photos.split(",") for painting in paintings]:
-            photo = np.asarray(images.to_uint8(images.resize_long_side(images.load_image(path), size)))
+            photo = bench_magenta.photo_at(path, size)
             styles = [images.read_image_uint8(painting)] if model.arbitrary else []
             bundled.stylize([photo], styles, style_size=size)  # warm-up: tracing for this size
             start = time.perf_counter()
             fast = bundled.stylize([photo], styles, style_size=size)[0]
             fast_seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            result = stylize(photo, [painting], OptimizeConfig(image_size=size))
-            optimized = np.asarray(images.to_uint8(result))
-            optimize_seconds = time.perf_counter() - start
+            optimized, optimize_seconds = bench_magenta.optimised(path, painting, size, args.optimized_dir)
             scores = {name: evaluator.score(image, photo, [painting])
                       for name, image in (("fast", fast), ("optimize", optimized))}
             rows.append({"photo": _portable(path), "style": _portable(painting), "size": list(photo.shape[:2]),
@@ -116,7 +114,7 @@ def main(argv=None) -> int:
             print(f"{_portable(path)} x {os.path.basename(painting)}: style {row['fast_style_loss']:.4g} vs "
                   f"{row['optimize_style_loss']:.4g},"
                   f" content {rows[-1]['fast_content_loss']:.4g} vs {rows[-1]['optimize_content_loss']:.4g}; "
-                  f"{fast_seconds * 1e3:.0f} ms vs {optimize_seconds:.1f} s", flush=True)
+                  f"{fast_seconds * 1e3:.0f} ms vs {optimize_seconds} s", flush=True)
         style_ratio = float(np.median([r["fast_style_loss"] / r["optimize_style_loss"] for r in rows]))
         content_ratio = float(np.median([r["fast_content_loss"] / r["optimize_content_loss"] for r in rows]))
         per_size = {f"{side}": [float(np.median([r[f"fast_{key}"] / r[f"optimize_{key}"] for r in rows
@@ -187,7 +185,7 @@ def model_card(card: dict) -> str:
                      f"{row['size'][1]}x{row['size'][0]} | {row['fast_style_loss']:.4g} / "
                      f"{row['fast_content_loss']:.4g} | {row['optimize_style_loss']:.4g} / "
                      f"{row['optimize_content_loss']:.4g} | {row['fast_seconds'] * 1e3:.0f} | "
-                     f"{row['optimize_seconds']:.1f} |")
+                     f"{'-' if row['optimize_seconds'] is None else format(row['optimize_seconds'], '.1f')} |")
     lines += ["", f"Medians: the network's style loss is {card['median_style_ratio']:.2f}x and its content loss "
               f"{card['median_content_ratio']:.2f}x the optimisation result's."]
     for side, (style, content) in card.get("medians_by_size", {}).items():
