@@ -122,9 +122,10 @@ def test_generator_names_and_blocks():
     assert generator.name == "generator_ba"
     assert [tensor.name for tensor in generator.inputs] == ["image"]
     assert len([layer for layer in generator.layers if layer.name.endswith("_add")]) == 6
-    assert models.GENERATORS == {"resnet_9blocks": 9, "resnet_6blocks": 6}
-    with pytest.raises(ValueError, match="unet_256"):
-        models.build_generator("unet_256")
+    assert models.GENERATORS == {"resnet_9blocks": 9, "resnet_6blocks": 6, "unet_256": 8, "unet_128": 7}
+    for bad in ("unet_100", "unet_16", "resnet_blocks", "vgg"):  # a U-Net side is a power of 2 >= 32
+        with pytest.raises(ValueError, match="unknown generator"):
+            models.build_generator(bad)
     with pytest.raises(ValueError, match="ndf"):
         models.build_patch_discriminator(ndf=0)
 

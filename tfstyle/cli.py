@@ -70,9 +70,9 @@ def _flag_kind(annotation) -> tuple[str, type | None]:
 def define_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, skip: tuple[str, ...] = ()) -> None:
     """Defines one absl flag per field of the dataclass `config_cls`.
 
-    A field's `metadata` (built with `tfstyle.options`) may hold `help` (text), `choices` (an enum) and
-    `cli` (False: no flag). Tuples become comma separated list flags; `None` defaults become empty
-    strings / unset values.
+    A field's `metadata` (built with `tfstyle.options`) may hold `help` (text), `choices` (an enum),
+    `aliases` (further names of the same flag, e.g. a reference implementation's) and `cli` (False: no
+    flag). Tuples become comma separated list flags; `None` defaults become empty strings / unset values.
     """
     types_by_name = typing.get_type_hints(config_cls)  # resolves string annotations in their module
     defined = []
@@ -99,6 +99,9 @@ def define_flags(config_cls, flag_values: flags.FlagValues = flags.FLAGS, skip: 
             flags.DEFINE_string(field.name, None if default is None else str(default), help_text,
                                 flag_values=flag_values)
         defined.append(field.name)
+        for alias in field.metadata.get("aliases", ()):  # the reference implementation's name for the flag
+            flags.DEFINE_alias(alias, field.name, flag_values=flag_values)
+            defined.append(alias)
     # absl files these flags under tfstyle.cli, and `--help` lists only the main module's key flags:
     # make them key flags of the module that called us, named as absl names it (argv[0] for __main__).
     caller = sys._getframe(1).f_globals.get("__name__", "")  # noqa: SLF001

@@ -5,6 +5,8 @@
 * CycleGAN (`unpaired_dataset`): unpaired (A, B) batches as in the reference unaligned dataset of
   Zhu et al. 2017 (junyanz/pytorch-CycleGAN-and-pix2pix, `data/unaligned_dataset.py`), with the
   reference `resize_and_crop` + horizontal-flip augmentation, float32 [-1, 1].
+* pix2pix (`paired_dataset`): (input, target) pairs from A|B files (`aligned_sources`, the reference's
+  `data/aligned_dataset.py`) or two folders matched by name (`paired_folder_paths`), one augmentation per pair.
 
 Every pixel is read through `tfstyle.images` (`read_image_uint8` / `decode_image_uint8`, wrapped in
 `tf.numpy_function`) and every range change goes through `images.to_float` / `images.to_signed`.
@@ -163,12 +165,85 @@ class EncodedImages:
         return array
 
 
-ImageSource = Sequence[str] | EncodedImages
+@dataclasses.dataclass(frozen=True, eq=False)
+class AlignedHalves:
+    """One half of a folder of A|B images (the reference's aligned format, `data/aligned_dataset.py`).
+
+    Each file holds the pair side by side; item i is the left (`side` 0) or right (`side` 1) half of
+    file i, each `width // 2` px wide, as the reference splits it. `aligned_sources` checks the widths.
+
+    Attributes:
+        paths: the A|B image files.
+        side: 0 for the left half, 1 for the right.
+    """
+
+    paths: tuple[str, ...]
+    side: int
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, index: int) -> np.ndarray:
+        """Half `side` of file `index` as uint8 [H, W // 2, 3] RGB in [0, 255]."""
+        image = images.read_image_uint8(self.paths[index])
+        half = image.shape[1] // 2
+        return np.ascontiguousarray(image[:, self.side * half:(self.side + 1) * half])
+
+
+ImageSource = Sequence[str] | EncodedImages | AlignedHalves
+
+
+def aligned_sources(directory: str | os.PathLike, direction: str = "AtoB") -> tuple[AlignedHalves, AlignedHalves]:
+    """(inputs, targets) of a folder of A|B images: the left and right halves, swapped for "BtoA".
+
+    Only headers are read. Raises ValueError naming the first file whose two halves cannot be equal (an
+    odd width, or narrower than 2 px), and FileNotFoundError / ValueError as `folder_paths` and
+    `validate_image_files` do.
+    """
+    if direction not in ("AtoB", "BtoA"):
+        raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
+    paths = tuple(folder_paths(directory))
+    for path, (_, width) in zip(paths, validate_image_files(paths), strict=True):
+        if width < 2 or width % 2:
+            raise ValueError(f"{path}: {width} px wide, so its A|B halves cannot be equal (an aligned image is two "
+                             "equal halves side by side)")
+    left, right = AlignedHalves(paths, 0), AlignedHalves(paths, 1)
+    return (left, right) if direction == "AtoB" else (right, left)
+
+
+def paired_folder_paths(directory_a: str | os.PathLike, directory_b: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """The images of two folders paired by file name without extension (`edges/cat.png` with `photos/cat.jpg`).
+
+    Returns:
+        (paths_a, paths_b) in the sorted order of A's names, equally long.
+
+    Raises:
+        FileNotFoundError: a folder does not exist.
+        ValueError: a folder holds no image, two files of one folder share a name, or a file has no
+            partner (the message names the first such file).
+    """
+    by_name = []
+    for directory in (directory_a, directory_b):
+        names: dict[str, str] = {}
+        for path in folder_paths(directory):
+            stem = os.path.splitext(os.path.basename(path))[0]
+            if stem in names:
+                raise ValueError(f"{names[stem]} and {path} share the name {stem!r}: a pair is matched by name")
+            names[stem] = path
+        by_name.append(names)
+    names_a, names_b = by_name
+    for names, other, directory in ((names_a, names_b, directory_b), (names_b, names_a, directory_a)):
+        missing = sorted(set(names) - set(other))
+        if missing:
+            raise ValueError(f"{names[missing[0]]} has no partner named {missing[0]}.* in {os.fspath(directory)}"
+                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    order = sorted(names_a)
+    return [names_a[name] for name in order], [names_b[name] for name in order]
 
 
 def _index_reader(source: ImageSource, domain: str) -> Callable[[np.ndarray], np.ndarray]:
     """index -> uint8 [H, W, 3], for `tf.numpy_function`."""
-    if isinstance(source, EncodedImages):
+    if isinstance(source, EncodedImages | AlignedHalves):
         return lambda index: source.read(int(index))
     if isinstance(source, str | os.PathLike):
         raise ValueError(f"{domain}: expected a list of image paths or EncodedImages, got {source!r}")
@@ -374,12 +449,44 @@ def image_dataset(paths: ImageSource, *, load_size: int = 286, crop_size: int = 
                             skip_batches=skip_batches, training=training, input_context=input_context)
 
 
+def paired_dataset(inputs: ImageSource, targets: ImageSource, *, load_size: int = 286, crop_size: int = 256,
+                   batch_size: int = 1, seed: int = 0, epoch: int = 0, skip_batches: int = 0, training: bool = True,
+                   input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """One epoch of paired (input, target) batches for pix2pix, deterministic in (seed, epoch) and resumable.
+
+    The reference's aligned dataset: an epoch is every pair once (len // batch_size batches, at least 1)
+    in a random order that is a stateless function of (seed, epoch); both images of a pair get the SAME
+    augmentation (`preprocess_unpaired` with one seed: resize to load_size, one crop position, one flip),
+    so they stay aligned pixel for pixel. Distributed and resumed as `unpaired_dataset`.
+
+    Args:
+        inputs, targets: equally long image sources (paths, `EncodedImages` or `AlignedHalves`); item i of
+            each is one pair.
+        Others: as `unpaired_dataset`.
+
+    Returns:
+        Dataset of (input, target), each float32 [batch_size, crop_size, crop_size, 3] in [-1, 1].
+
+    Raises:
+        ValueError: no pairs, sources of different lengths, or a size, batch or skip out of range.
+    """
+    if len(inputs) == 0 or len(inputs) != len(targets):
+        raise ValueError(f"need as many targets as inputs, at least one (got {len(inputs)} and {len(targets)})")
+    index, _ = unpaired_indices(len(inputs), len(inputs), batch_size=batch_size, seed=seed, epoch=epoch,
+                                training=training)
+    return _indexed_dataset([_index_reader(inputs, "inputs"), _index_reader(targets, "targets")], [index, index],
+                            names=["read_input", "read_target"], load_size=load_size, crop_size=crop_size,
+                            batch_size=batch_size, seed=seed, epoch=epoch, skip_batches=skip_batches,
+                            training=training, input_context=input_context, paired=True)
+
+
 def _indexed_dataset(readers: Sequence[Callable[[np.ndarray], np.ndarray]], indices: Sequence[np.ndarray], *,
                      names: Sequence[str], load_size: int, crop_size: int, batch_size: int, seed: int, epoch: int,
                      skip_batches: int, training: bool,
-                     input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
-    """The pipeline behind `unpaired_dataset` and `image_dataset`: example slot p reads image indices[d][p] of
-    each domain d, augments it with a seed folded from (seed, epoch, p, d), and the slots are batched.
+                     input_context: tf.distribute.InputContext | None, paired: bool = False) -> tf.data.Dataset:
+    """The pipeline behind `unpaired_dataset`, `paired_dataset` and `image_dataset`: example slot p reads image
+    indices[d][p] of each domain d, augments it with a seed folded from (seed, epoch, p, d) (from (seed, epoch,
+    p) alone when `paired`: one crop and flip for every domain), and the slots are batched.
 
     Yields a tuple of one batch per domain, or the batch itself for one domain.
     """
@@ -409,7 +516,8 @@ def _indexed_dataset(readers: Sequence[Callable[[np.ndarray], np.ndarray]], indi
         loaded = []
         for domain, (read, index, name) in enumerate(zip(readers, domain_indices, names, strict=True)):
             image = _read_indexed(read, index, name=name)
-            seed_domain = tf.random.experimental.stateless_fold_in(example_key, domain, alg=_RNG_ALG)
+            seed_domain = (example_key if paired
+                           else tf.random.experimental.stateless_fold_in(example_key, domain, alg=_RNG_ALG))
             loaded.append(preprocess_unpaired(image, seed_domain, load_size=load_size, crop_size=crop_size,
                                               training=training))
         return tuple(loaded) if len(loaded) > 1 else loaded[0]

@@ -42,19 +42,21 @@ class Translator:
         value_range: the network's pixel range, "signed" [-1, 1] (CycleGAN) or "unit" [0, 1] (the style
             networks), as `tfstyle.export.translate_uint8` takes it.
         multiple: the network's size rule: images are padded to a multiple of it (`geometry.SIZE_MULTIPLE`,
-            or 8 for the AdaIN network, `tfstyle.fast.models.ARBITRARY_SIZE_MULTIPLE`).
-
-    Images must be at least `geometry.MIN_SIZE` on each side (`geometry.check_size`).
+            8 for the AdaIN network, `tfstyle.fast.models.ARBITRARY_SIZE_MULTIPLE`, 2 ** k for a k-level U-Net:
+            `geometry.generator_rule`).
+        min_size: the smallest side accepted, px (`geometry.MIN_SIZE`, or `geometry.generator_rule`'s).
     """
 
     def __init__(self, generator: keras.Model, strategy: tf.distribute.Strategy | None = None,
-                 value_range: str = "signed", multiple: int = geometry.SIZE_MULTIPLE):
+                 value_range: str = "signed", multiple: int = geometry.SIZE_MULTIPLE,
+                 min_size: int = geometry.MIN_SIZE):
         images.check_value_range(value_range)
         self.generator = generator
+        self.min_size = min_size
         self.strategy = strategy or tf.distribute.get_strategy()
 
         def replica_step(batch):
-            return export.translate_uint8(generator, batch, multiple, geometry.MIN_SIZE, value_range)
+            return export.translate_uint8(generator, batch, multiple, min_size, value_range)
 
         @tf.function(reduce_retracing=True)
         def distributed_step(batch):
@@ -63,13 +65,12 @@ class Translator:
 
         self._step = distributed_step
 
-    @staticmethod
-    def check_size(image: np.ndarray, what: str = "image") -> None:
+    def check_size(self, image: np.ndarray, what: str = "image") -> None:
         """Raises ValueError unless `image` is [H, W, 3] with H, W >= the generator's minimum."""
         shape = np.shape(image)
         if len(shape) != 3 or shape[-1] != 3:
             raise ValueError(f"{what}: expected shape [H, W, 3], got {shape}")
-        geometry.check_size(shape[0], shape[1], what)
+        geometry.check_size(shape[0], shape[1], what, min_size=self.min_size)
 
     def __call__(
         self,
@@ -80,7 +81,7 @@ class Translator:
         """Translates each image at its own size.
 
         Args:
-            images_uint8: uint8 [H_i, W_i, 3] in [0, 255], any sizes with H_i, W_i >= `geometry.MIN_SIZE`.
+            images_uint8: uint8 [H_i, W_i, 3] in [0, 255], any sizes with H_i, W_i >= `min_size`.
             batch_size: images per step (the global batch, split over replicas).
             callback: called with a `TranslateProgress` after each batch.
 
@@ -88,7 +89,7 @@ class Translator:
             uint8 [H_i, W_i, 3] in [0, 255], in the input order.
 
         Raises:
-            ValueError: an image is not [H, W, 3] uint8-convertible, smaller than `geometry.MIN_SIZE`, or
+            ValueError: an image is not [H, W, 3] uint8-convertible, smaller than `min_size`, or
                 `batch_size` < 1.
         """
         if batch_size < 1:

@@ -376,6 +376,18 @@ GAN_LOSSES = {
 }
 
 
+def l1_loss(target, output) -> tf.Tensor:
+    """Mean absolute difference per pixel and channel, E[|y - G(x)|_1] (pix2pix's L1 term, Isola et al. eq. 3).
+
+    Args:
+        target, output: float [B, H, W, C], same range (CycleGAN / pix2pix: [-1, 1]).
+
+    Returns:
+        float32 [B].
+    """
+    return _per_example_mean(tf.abs(_f32(target) - _f32(output)))
+
+
 def cycle_loss(real, cycled) -> tf.Tensor:
     """Cycle-consistency loss, L1: E[||F(G(x)) - x||_1] (Zhu et al. eq. 2), mean per pixel.
 
@@ -386,7 +398,7 @@ def cycle_loss(real, cycled) -> tf.Tensor:
     Returns:
         float32 [B]. Multiply by lambda_cycle (paper: 10).
     """
-    return _per_example_mean(tf.abs(_f32(real) - _f32(cycled)))
+    return l1_loss(real, cycled)
 
 
 def identity_loss(real, same) -> tf.Tensor:
@@ -399,4 +411,4 @@ def identity_loss(real, same) -> tf.Tensor:
     Returns:
         float32 [B]. Multiply by lambda_identity * lambda_cycle (reference: 0.5 * 10).
     """
-    return _per_example_mean(tf.abs(_f32(real) - _f32(same)))
+    return l1_loss(real, same)

@@ -96,12 +96,11 @@ def fast(cache: ModelCache, model_dir: str, content: str, styles: Sequence[str] 
 
 def translate_cyclegan(cache: ModelCache, model_dir: str, direction: str, content: str) -> np.ndarray:
     """One generator of a CycleGAN run on one photo file; uint8 [H, W, 3] of its size."""
-    from tfstyle import inference as image_inference
     from tfstyle.cyclegan import inference
 
     def load():
-        generator, _ = inference.load_generator(model_dir, direction)
-        return image_inference.Translator(generator)
+        generator, config = inference.load_generator(model_dir, direction)
+        return inference.translator_for(generator, config)
 
     translator = cache.get(("cyclegan", model_dir, direction), load)
     photo = images.read_image_uint8(content)

@@ -93,6 +93,7 @@ def _run_entry(folder: str, name: str, shown: str) -> ModelEntry | None:
     from tfstyle.cyclegan import config as cyclegan_config
     from tfstyle.fast.config import TASK as FAST_TASK
     from tfstyle.fast.config import FastTrainConfig
+    from tfstyle.pix2pix.config import TASK as PIX2PIX_TASK
     from tfstyle.training import rundir
 
     run = rundir.RunDir(folder)
@@ -100,7 +101,7 @@ def _run_entry(folder: str, name: str, shown: str) -> ModelEntry | None:
         task = run.task()
         if task == FAST_TASK:
             kind = "arbitrary" if run.load_config(FastTrainConfig, task=FAST_TASK).arbitrary else "fast"
-        elif task == cyclegan_config.TASK:
+        elif task in (cyclegan_config.TASK, PIX2PIX_TASK):  # both translate through one generator ("a2b")
             kind = "cyclegan"
         else:
             return None

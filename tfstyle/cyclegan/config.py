@@ -30,6 +30,7 @@ TASK = "cyclegan"  # config.json's "task" key for CycleGAN runs
 STRATEGIES = distribute.STRATEGIES
 MIXED_PRECISION = distribute.PRECISIONS
 GAN_MODES = ("lsgan", "vanilla")
+NORMS = geometry.NORMS
 
 __all__ = ["GAN_MODES", "MIXED_PRECISION", "STRATEGIES", "TASK", "TrainConfig", "config_path",
            "load_config", "save_config", "tiny"]
@@ -43,7 +44,7 @@ class TrainConfig:
     # of the step counter (the data position is step // steps_per_epoch): resuming with a
     # different value cannot continue the same run (the training core refuses, naming them).
     INCOMPATIBLE_ON_RESUME: ClassVar[tuple[str, ...]] = (
-        "generator", "ngf", "ndf", "n_layers_d", "image_size", "pool_size", "batch_size", "mixed_precision",
+        "generator", "ngf", "ndf", "n_layers_d", "norm", "image_size", "pool_size", "batch_size", "mixed_precision",
     )
     # Fields that may change between runs of the same model_dir without comment.
     FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
@@ -57,14 +58,19 @@ class TrainConfig:
     dataset: str | None = options.option(None, "TFDS dataset instead of folders, e.g. cycle_gan/horse2zebra")
     data_dir: str | None = options.option(None, "TFDS data_dir (where the prepared dataset lives)")
     load_size: int = options.option(286, "images are resized to this (px, square) before the random crop")
-    image_size: int = options.option(256, "random crop size in px (a multiple of 4, >= 8)")
+    image_size: int = options.option(256, "random crop size in px (a multiple of 4, >= 8; of 2 ** k for unet_<2 ** k>)",
+                                     aliases=("crop_size",))
     batch_size: int = options.option(1, "GLOBAL batch size, split over all replicas")
 
     # Models.
-    generator: str = options.option("resnet_9blocks", "generator: resnet_<n>blocks (9 or 6 in the paper)")
+    generator: str = options.option("resnet_9blocks", "generator: resnet_9blocks, resnet_6blocks, unet_256, unet_128 "
+                                    "(or resnet_<n>blocks, unet_<2 ** k>)", aliases=("netG",))
     ngf: int = options.option(64, "filters of the generator's first convolution")
     ndf: int = options.option(64, "filters of the discriminator's first convolution")
-    n_layers_d: int = options.option(3, "strided layers of the PatchGAN discriminator (3 = 70x70 patches)")
+    n_layers_d: int = options.option(3, "strided layers of the PatchGAN discriminator (3 = 70x70 patches)",
+                                     aliases=("n_layers_D",))
+    norm: str = options.option("instance", "normalisation of G and D (the reference's --norm)", NORMS)
+    no_dropout: bool = options.option(True, "no dropout in the generator (the reference's CycleGAN default)")
 
     # Losses.
     gan_mode: str = options.option("lsgan", "adversarial loss", GAN_MODES)
@@ -73,10 +79,10 @@ class TrainConfig:
     pool_size: int = options.option(50, "history pool of generated images shown to D (0 = off)")
 
     # Optimiser and schedule.
-    learning_rate: float = options.option(2e-4, "Adam learning rate for G and D")
-    beta_1: float = options.option(0.5, "Adam beta_1")
-    epochs: int = options.option(100, "epochs at the constant learning rate")
-    decay_epochs: int = options.option(100, "epochs of linear decay to 0 after --epochs")
+    learning_rate: float = options.option(2e-4, "Adam learning rate for G and D", aliases=("lr",))
+    beta_1: float = options.option(0.5, "Adam beta_1", aliases=("beta1",))
+    epochs: int = options.option(100, "epochs at the constant learning rate", aliases=("n_epochs",))
+    decay_epochs: int = options.option(100, "epochs of linear decay to 0 after --epochs", aliases=("n_epochs_decay",))
     seed: int = options.option(0, "seed of weights, data order, crops, flips and the pool")
 
     # Runtime.
@@ -96,20 +102,28 @@ class TrainConfig:
         """Raises ValueError naming the first bad field; returns None when the config is usable."""
         if not self.model_dir:
             raise ValueError("--model_dir is required")
+        self.validate_data()
+        self.validate_training()
+
+    def validate_data(self) -> None:
+        """The data flags: two folders or a TFDS name."""
         folders = self.domain_a is not None or self.domain_b is not None
         if folders and self.dataset:
             raise ValueError("give either --domain_a/--domain_b or --dataset, not both")
         if not self.dataset and not (self.domain_a and self.domain_b):
             raise ValueError("give both --domain_a and --domain_b (folders of images), or --dataset")
+
+    def validate_training(self) -> None:
+        """Every flag but the data's."""
         for name, choices in (("strategy", STRATEGIES), ("mixed_precision", MIXED_PRECISION),
-                              ("gan_mode", GAN_MODES)):
+                              ("gan_mode", GAN_MODES), ("norm", NORMS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name in ("image_size", "load_size", "batch_size", "ngf", "ndf", "n_layers_d", "keep_checkpoints",
                      "checkpoint_every_steps", "image_every_steps", "log_every_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        geometry.check_generator_size(self.image_size, self.image_size, "--image_size", exact=True)
+        geometry.check_crop(self.image_size, self.generator)  # also refuses an unknown --generator
         if self.load_size < self.image_size:
             raise ValueError(f"--load_size ({self.load_size}) must be >= --image_size ({self.image_size})")
         if self.epochs < 0 or self.decay_epochs < 0 or self.epochs + self.decay_epochs < 1:

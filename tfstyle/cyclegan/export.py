@@ -44,9 +44,9 @@ def main(argv: list[str]) -> None:
         args.check()
     except export_lib.MissingPackageError as error:
         raise cli.UserError(str(error)) from None
-    generator, _ = inference.load_generator(args.model_dir, args.direction)
+    generator, config = inference.load_generator(args.model_dir, args.direction)
     print(inference.export_generator(generator, args.export_dir, args.version, format=args.format,
-                                     float16=args.float16))
+                                     float16=args.float16, rule=inference.size_rule(config)))
 
 
 run = cli.main_wrapper(main)

@@ -21,12 +21,13 @@ import os
 import keras
 import tensorflow as tf
 
-from tfstyle import export
+from tfstyle import export, geometry
 from tfstyle.cyclegan import config as config_lib
 from tfstyle.cyclegan import models
 
 # Running a generator on images of any size is shared with the style networks (`tfstyle.inference`).
 from tfstyle.inference import TranslateProgress, Translator, translate_images  # noqa: F401
+from tfstyle.pix2pix import config as pix2pix_config
 from tfstyle.training import rundir
 
 logger = logging.getLogger(__name__)
@@ -68,19 +69,49 @@ def _train_first(model_dir: str | os.PathLike) -> str:
     return f"train first with python -m tfstyle.cyclegan.train --model_dir {os.fspath(model_dir)} ..."
 
 
+def load_run_config(run_dir: rundir.RunDir, direction: str = "a2b") -> config_lib.TrainConfig:
+    """The config of a CycleGAN or pix2pix run folder (`Pix2PixConfig` is a `TrainConfig`); a pix2pix run
+    has one generator, "a2b" (x -> y).
+
+    Raises:
+        FileNotFoundError: no config.json.
+        ValueError: a run of another trainer, a bad config, or "b2a" of a pix2pix run.
+    """
+    if run_dir.task() == pix2pix_config.TASK:
+        if direction != "a2b":
+            raise ValueError(f"{run_dir.path} is a pix2pix run: it has one generator, --direction a2b (input -> "
+                             "target)")
+        return run_dir.load_config(pix2pix_config.Pix2PixConfig, task=pix2pix_config.TASK)
+    return run_dir.load_config(config_lib.TrainConfig, task=config_lib.TASK)
+
+
+def size_rule(config: config_lib.TrainConfig) -> tuple[int, int]:
+    """(multiple, min_size) px of a run's generator (`geometry.generator_rule`): 4 and 8 for a ResNet
+    generator, 256 and 129 for unet_256."""
+    return geometry.generator_rule(config.generator)
+
+
+def translator_for(generator: keras.Model, config: config_lib.TrainConfig,
+                   strategy: tf.distribute.Strategy | None = None) -> Translator:
+    """A `Translator` running `generator` (from `load_generator`) with its run's size rule."""
+    multiple, min_size = size_rule(config)
+    return Translator(generator, strategy, multiple=multiple, min_size=min_size)
+
+
 def load_generator(
     model_dir: str | os.PathLike, direction: str = "a2b", strategy: tf.distribute.Strategy | None = None
 ) -> tuple[keras.Model, config_lib.TrainConfig]:
     """Rebuilds one trained generator from `model_dir` (config.json + latest checkpoint).
 
     Args:
-        model_dir: a training run folder (`config.json`, `checkpoints/`).
-        direction: "a2b" for G: A -> B (`generator_ab`), "b2a" for F: B -> A (`generator_ba`).
+        model_dir: a CycleGAN or pix2pix run folder (`config.json`, `checkpoints/`).
+        direction: "a2b" for G: A -> B (`generator_ab`), "b2a" for F: B -> A (`generator_ba`; CycleGAN only).
         strategy: the model's variables are created in its scope (default: the current strategy).
 
     Returns:
-        (generator, config): the generator maps float32 [B, H, W, 3] in [-1, 1] (H, W multiples of 4)
-        to float32 [B, H, W, 3] in [-1, 1]; built in float32 whatever the run's mixed precision.
+        (generator, config): the generator maps float32 [B, H, W, 3] in [-1, 1] (H, W multiples of
+        `size_rule(config)`'s) to float32 [B, H, W, 3] in [-1, 1]; built in float32 whatever the run's mixed
+        precision; batch norm (pix2pix) uses its running statistics and dropout is off (`training=False`).
 
     Raises:
         FileNotFoundError: no such model_dir, no config.json, or no checkpoint.
@@ -89,24 +120,24 @@ def load_generator(
     _check_direction(direction)
     run_dir = rundir.RunDir(model_dir)
     run_dir.check_exists()
-    config = run_dir.load_config(config_lib.TrainConfig, task=config_lib.TASK)
+    config = load_run_config(run_dir, direction)
     run_dir.check_has_checkpoint(_train_first(model_dir))  # before building the generator: fail at once
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
-        generator = models.build_generator(
-            config.generator, ngf=config.ngf, name_prefix=DIRECTIONS[direction]
-        )
+        generator = models.generator_from_config(config, DIRECTIONS[direction])
         restore_generator(generator, model_dir, direction)
     return generator, config
 
 
 def export_generator(generator: keras.Model, export_dir: str | os.PathLike, version: int | None = None, *,
-                     format: str = "savedmodel", float16: bool = False) -> str:
-    """`tfstyle.export.export_model` for a CycleGAN generator ([-1, 1] in and out): the export pads to the
-    generator's `models.SIZE_MULTIPLE` (and the SavedModel refuses sides below `models.MIN_SIZE`).
+                     format: str = "savedmodel", float16: bool = False,
+                     rule: tuple[int, int] = (geometry.SIZE_MULTIPLE, geometry.MIN_SIZE)) -> str:
+    """`tfstyle.export.export_model` for a CycleGAN or pix2pix generator ([-1, 1] in and out): the export pads
+    to the generator's multiple and the SavedModel refuses sides below its minimum (`rule`, from `size_rule`).
 
     `format` is "savedmodel", "litert" or "onnx"; `float16` (litert only) stores the weights in float16.
     Returns the written version folder (savedmodel) or model file (litert, onnx).
     """
-    return export.export_model(generator, export_dir, format, version, multiple=models.SIZE_MULTIPLE,
-                               min_size=models.MIN_SIZE, value_range="signed", float16=float16)
+    multiple, min_size = rule
+    return export.export_model(generator, export_dir, format, version, multiple=multiple,
+                               min_size=min_size, value_range="signed", float16=float16)

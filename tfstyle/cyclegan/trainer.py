@@ -39,7 +39,7 @@ from tfstyle import distribute, images, losses
 from tfstyle.cyclegan.config import TASK, TrainConfig
 from tfstyle.training import loop
 from tfstyle.training.loop import StepInfo, TrainingDiverged, TrainResult
-from tfstyle.training.task import NONFINITE_GRADIENTS, Task, TaskState, nonfinite_flag
+from tfstyle.training.task import NONFINITE_GRADIENTS, DropoutState, Task, TaskState, nonfinite_flag
 
 __all__ = ["LOSS_NAMES", "CycleGANTask", "StepInfo", "TrainResult", "TrainingDiverged", "build_models",
            "build_training", "train"]
@@ -54,13 +54,14 @@ def build_models(config: TrainConfig) -> dict[str, keras.Model]:
     """The four networks of a run, named as in the checkpoint (`generator_ab`, ...)."""
     from tfstyle.cyclegan import models
 
+    def discriminator(name):
+        return models.build_patch_discriminator(ndf=config.ndf, n_layers=config.n_layers_d, name=name, norm=config.norm)
+
     return {
-        "generator_ab": models.build_generator(config.generator, ngf=config.ngf, name_prefix="generator_ab"),
-        "generator_ba": models.build_generator(config.generator, ngf=config.ngf, name_prefix="generator_ba"),
-        "discriminator_a": models.build_patch_discriminator(
-            ndf=config.ndf, n_layers=config.n_layers_d, name="discriminator_a"),
-        "discriminator_b": models.build_patch_discriminator(
-            ndf=config.ndf, n_layers=config.n_layers_d, name="discriminator_b"),
+        "generator_ab": models.generator_from_config(config, "generator_ab"),
+        "generator_ba": models.generator_from_config(config, "generator_ba"),
+        "discriminator_a": discriminator("discriminator_a"),
+        "discriminator_b": discriminator("discriminator_b"),
     }
 
 
@@ -131,6 +132,7 @@ class CycleGANTask(Task):
             for name in ("optimizer_g", "optimizer_d")
         }
         image_shape = (config.image_size, config.image_size, 3)
+        dropout = DropoutState(models["generator_ab"], models["generator_ba"])  # without --no_dropout
         return TaskState(
             models=models,
             optimizers=optimizers,
@@ -143,6 +145,7 @@ class CycleGANTask(Task):
             extra={
                 "pool_a": ImagePool(config.pool_size, image_shape, generator=rng, name="pool_a"),
                 "pool_b": ImagePool(config.pool_size, image_shape, generator=rng, name="pool_b"),
+                **({"dropout_state": dropout} if dropout.has_dropout else {}),
             },
             learning_rate=lambda step: float(schedule(step)),
         )

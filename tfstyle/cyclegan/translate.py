@@ -47,8 +47,8 @@ def main(argv: list[str]) -> None:
     inputs, outputs, folder_mode = image_inference.plan_outputs(args.input, args.output)
 
     strategy = distribute.make_strategy("auto")  # every local GPU
-    generator, _ = inference.load_generator(args.model_dir, args.direction, strategy=strategy)
-    translator = image_inference.Translator(generator, strategy)
+    generator, config = inference.load_generator(args.model_dir, args.direction, strategy=strategy)
+    translator = inference.translator_for(generator, config, strategy)
 
     created = folder_mode and not os.path.isdir(args.output)
     if created:

@@ -166,6 +166,24 @@ def average_loss(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
     return tf.nn.compute_average_loss(tf.cast(per_example, tf.float32), global_batch_size=global_batch_size)
 
 
+class DropoutState(tf.Module):
+    """The random state of every Dropout layer of some models, as checkpointable extra state.
+
+    Keras' `Dropout` draws its masks from a `SeedGenerator` whose state variable is not one of the model's
+    weights; put this in `TaskState.extra` (when `has_dropout`) so a resumed run draws the masks it would have
+    drawn had it not stopped.
+    """
+
+    def __init__(self, *models: keras.Model):
+        super().__init__(name="dropout_state")
+        self.states = [layer.seed_generator.state for model in models for layer in model.layers
+                       if isinstance(layer, keras.layers.Dropout)]
+
+    @property
+    def has_dropout(self) -> bool:
+        return bool(self.states)
+
+
 def nonfinite_flag(gradients: Sequence[tf.Tensor | None]) -> tf.Tensor:
     """float32 scalar: 1.0 when any gradient holds a NaN/Inf, else 0.0 (return it as `NONFINITE_GRADIENTS`).
 

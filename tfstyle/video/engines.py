@@ -69,11 +69,10 @@ def fast_engine(model_dir: str | None = None, styles: Sequence[np.ndarray] = (),
 
 def cyclegan_engine(model_dir: str, direction: str = "a2b", context: int = CONTEXT) -> Engine:
     """One generator of a CycleGAN run as an engine, painting each frame in `context` px of reflected photo."""
-    from tfstyle import inference as image_inference
     from tfstyle.cyclegan import inference
 
-    generator, _ = inference.load_generator(model_dir, direction)
-    translator = image_inference.Translator(generator)
+    generator, config = inference.load_generator(model_dir, direction)
+    translator = inference.translator_for(generator, config)
     return in_context(lambda frame: translator([frame])[0], context)
 
 
