@@ -16,7 +16,7 @@ $(BIN)/activate:
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
-	$(PY) -m pip install --quiet -e ".[cpu,dev,export,video,app]"
+	$(PY) -m pip install --quiet -e ".[cpu,dev,export,video,pix2pix,app]"
 	# Its metadata pulls in the full tensorflow next to tensorflow-cpu; grpcio/protobuf come with TF.
 	$(PY) -m pip install --quiet --no-deps "tensorflow-serving-api==2.21.*"
 	@touch $@
