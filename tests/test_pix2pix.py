@@ -194,6 +194,14 @@ def test_edges_and_grey_pairs(tmp_path):
     assert sorted(os.listdir(tmp_path / "set" / "test")) == ["p2.png"]
     inputs, _ = data.aligned_sources(tmp_path / "set" / "train")
     assert inputs.read(0).shape == (16, 16, 3)
+    made = helpers.run_module("tfstyle.pix2pix.make_pairs", "--task=edges", f"--input={source}",
+                              f"--output={tmp_path / 'edges'}", "--size=32", timeout=120)
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert len(os.listdir(tmp_path / "edges" / "train")) == 5 and "wrote 5 training" in made.stdout
+    again = helpers.run_module("tfstyle.pix2pix.make_pairs", f"--input={source}", f"--output={tmp_path / 'edges'}",
+                               timeout=120)
+    helpers.one_error_line(again, "already exists")
+    assert sorted(os.listdir(tmp_path)) == ["edges", "photos", "set"]  # no staging folder left behind
 
 
 # ---------------------------------------------------------------------------------------------

