@@ -71,6 +71,34 @@ def torch_legacy_bytes(tensors: dict[str, np.ndarray]) -> bytes:
 
     float32 tensors share one storage (exercising offsets); each uint8 tensor has its own.
     """
+    payload, storages = _torch_main_pickle(tensors)
+    out = io.BytesIO()
+    for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
+        pickle.dump(header, out, protocol=2)
+    out.write(payload)
+    pickle.dump(list(storages), out, protocol=2)
+    for _, data in storages.values():
+        out.write(struct.pack("<q", data.size))
+        out.write(data.astype(data.dtype.newbyteorder("<")).tobytes())
+    return out.getvalue()
+
+
+def torch_zip_bytes(tensors: dict[str, np.ndarray], payload: bytes | None = None) -> bytes:
+    """Writes `tensors` like torch.save (zip layout: archive/data.pkl, archive/byteorder, archive/data/<key>)."""
+    import zipfile
+
+    main, storages = _torch_main_pickle(tensors)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("archive/data.pkl", main if payload is None else payload)
+        archive.writestr("archive/byteorder", b"little")
+        for key, (_, data) in storages.items():
+            archive.writestr(f"archive/data/{key}", data.astype(data.dtype.newbyteorder("<")).tobytes())
+    return out.getvalue()
+
+
+def _torch_main_pickle(tensors: dict[str, np.ndarray]):
+    """torch.save's main pickle of `tensors` and its storages {key: (storage type, flat data)}."""
     floats = [name for name, a in tensors.items() if a.dtype == np.float32]
     float_data = np.concatenate([tensors[n].ravel() for n in floats]) if floats else np.zeros(0, np.float32)
     storages = {"0": (FloatStorage, float_data)}
@@ -91,15 +119,7 @@ def torch_legacy_bytes(tensors: dict[str, np.ndarray]) -> bytes:
                          (b"FloatStorage", b"torch\nFloatStorage"), (b"ByteStorage", b"torch\nByteStorage")):
         payload = payload.replace(b"c" + module + b"\n" + ours + b"\n", b"c" + theirs + b"\n")
     assert module not in payload
-    out = io.BytesIO()
-    for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
-        pickle.dump(header, out, protocol=2)
-    out.write(payload)
-    pickle.dump(list(storages), out, protocol=2)
-    for _, data in storages.values():
-        out.write(struct.pack("<q", data.size))
-        out.write(data.astype(data.dtype.newbyteorder("<")).tobytes())
-    return out.getvalue()
+    return payload, storages
 
 
 def _quantised_vgg19(rng) -> dict[str, np.ndarray]:
@@ -131,6 +151,15 @@ def test_read_torch_legacy_round_trip(rng):
         np.testing.assert_array_equal(read[name], array)
     with pytest.raises(ValueError, match="malformed"):
         weights.read_torch_legacy(torch_legacy_bytes(tensors)[:-7])
+    zipped = torch_zip_bytes(tensors)
+    for reader in (weights.read_torch_zip, weights.read_torch_file):
+        read = reader(zipped)
+        assert set(read) == set(tensors)
+        for name, array in tensors.items():
+            np.testing.assert_array_equal(read[name], array)
+    np.testing.assert_array_equal(weights.read_torch_file(torch_legacy_bytes(tensors))["a"], tensors["a"])
+    with pytest.raises(ValueError, match="refusing to load global os.system"):
+        weights.read_torch_zip(torch_zip_bytes(tensors, payload=b"cos\nsystem\n(S'echo hi'\ntR."))
 
 
 # ---------------------------------------------------------------------------------------------
