@@ -65,6 +65,22 @@ def build_models(config: TrainConfig) -> dict[str, keras.Model]:
     }
 
 
+def gan_optimizers(config: TrainConfig, steps_per_epoch: int):
+    """CycleGAN's and pix2pix's schedule and optimisers: `LinearDecay` over (epochs + decay_epochs) *
+    steps_per_epoch, and one Adam(schedule, beta_1) each for G ("optimizer_g") and D ("optimizer_d"),
+    loss-scaled under fp16. Returns (schedule, {name: optimizer})."""
+    from tfstyle.cyclegan.schedule import LinearDecay
+
+    schedule = LinearDecay(config.learning_rate, constant_steps=config.epochs * steps_per_epoch,
+                           decay_steps=config.decay_epochs * steps_per_epoch)
+    optimizers = {
+        name: distribute.loss_scaled(keras.optimizers.Adam(schedule, beta_1=config.beta_1, name=name),
+                                     config.mixed_precision)
+        for name in ("optimizer_g", "optimizer_d")
+    }
+    return schedule, optimizers
+
+
 class _Data:
     """The unpaired pipeline of `tfstyle.data` as the core's `InputPipeline`."""
 
@@ -117,20 +133,10 @@ class CycleGANTask(Task):
         """Models, the linear-decay schedule over (epochs + decay_epochs) * steps_per_epoch, Adam for
         G+F and for D_X+D_Y (loss-scaled under fp16), and the two pools drawing from `rng`."""
         from tfstyle.cyclegan.pool import ImagePool
-        from tfstyle.cyclegan.schedule import LinearDecay
 
         config = self.config
         models = build_models(config)
-        schedule = LinearDecay(
-            config.learning_rate,
-            constant_steps=config.epochs * steps_per_epoch,
-            decay_steps=config.decay_epochs * steps_per_epoch,
-        )
-        optimizers = {
-            name: distribute.loss_scaled(keras.optimizers.Adam(schedule, beta_1=config.beta_1, name=name),
-                                         config.mixed_precision)
-            for name in ("optimizer_g", "optimizer_d")
-        }
+        schedule, optimizers = gan_optimizers(config, steps_per_epoch)
         image_shape = (config.image_size, config.image_size, 3)
         dropout = DropoutState(models["generator_ab"], models["generator_ba"])  # without --no_dropout
         return TaskState(

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from tfstyle import distribute, images, losses
+from tfstyle import images, losses
 from tfstyle.pix2pix.config import TASK, Pix2PixConfig
 from tfstyle.training import loop
 from tfstyle.training.loop import StepInfo, TrainingDiverged, TrainResult
@@ -115,18 +115,12 @@ class Pix2PixTask(Task):
 
     def build(self, steps_per_epoch: int, rng: tf.random.Generator) -> TaskState:
         """Models and an Adam each for G and D on CycleGAN's linear-decay schedule (loss-scaled under fp16)."""
-        from tfstyle.cyclegan.schedule import LinearDecay
+        from tfstyle.cyclegan.trainer import gan_optimizers
 
         del rng  # dropout draws from Keras' seed generators (checkpointed below); the data from stateless seeds
         config = self.config
         models = build_models(config)
-        schedule = LinearDecay(config.learning_rate, constant_steps=config.epochs * steps_per_epoch,
-                               decay_steps=config.decay_epochs * steps_per_epoch)
-        optimizers = {
-            name: distribute.loss_scaled(keras.optimizers.Adam(schedule, beta_1=config.beta_1, name=name),
-                                         config.mixed_precision)
-            for name in ("optimizer_g", "optimizer_d")
-        }
+        schedule, optimizers = gan_optimizers(config, steps_per_epoch)
         dropout = DropoutState(models["generator_ab"])
         return TaskState(
             models=models, optimizers=optimizers,
