@@ -122,11 +122,25 @@ def load_generator(
     run_dir.check_exists()
     config = load_run_config(run_dir, direction)
     run_dir.check_has_checkpoint(_train_first(model_dir))  # before building the generator: fail at once
+    _check_holds(run_dir, direction)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         generator = models.generator_from_config(config, DIRECTIONS[direction])
         restore_generator(generator, model_dir, direction)
     return generator, config
+
+
+def _check_holds(run_dir: rundir.RunDir, direction: str) -> None:
+    """ValueError when the newest checkpoint has no weights for `direction`'s generator (a run imported from one
+    torch file holds only generator_ab)."""
+    attribute = DIRECTIONS[direction]
+    try:
+        names = [name for name, _ in tf.train.list_variables(run_dir.checkpoints()[0])]
+    except (tf.errors.OpError, ValueError):  # unreadable: `restore_generator` falls back to an older one
+        return
+    if not any(name.startswith(f"{attribute}/") for name in names):
+        raise ValueError(f"{run_dir.path} has no {direction} generator ({attribute}) in its newest checkpoint "
+                         "(a run imported from one torch file: import it again with --b2a)")
 
 
 def export_generator(generator: keras.Model, export_dir: str | os.PathLike, version: int | None = None, *,
