@@ -84,17 +84,20 @@ def _normalise(x, norm: str, name: str):
     return x if layer is None else layer(x)
 
 
-def _conv(filters: int, kernel_size: int, strides: int, name: str, use_bias: bool = True) -> keras.layers.Conv2D:
+def _conv(filters: int, kernel_size: int, strides: int, name: str, use_bias: bool = True,
+          padding: str = "valid") -> keras.layers.Conv2D:
     return keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="valid", use_bias=use_bias, kernel_initializer=_weights(),
+        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, kernel_initializer=_weights(),
         name=name,
     )
 
 
-def _conv_transpose(filters: int, kernel_size: int, name: str, use_bias: bool = True) -> keras.layers.Conv2DTranspose:
-    """Stride-2 transposed convolution, "valid": (h - 1) * 2 + kernel_size px; the caller crops to PyTorch's grid."""
+def _conv_transpose(filters: int, kernel_size: int, name: str, use_bias: bool = True,
+                    padding: str = "valid") -> keras.layers.Conv2DTranspose:
+    """Stride-2 transposed convolution. "valid": (h - 1) * 2 + kernel_size px, which the caller crops to
+    PyTorch's grid; "same": 2h px, PyTorch's grid itself for a 4x4 kernel with padding 1."""
     return keras.layers.Conv2DTranspose(
-        filters, kernel_size, strides=2, padding="valid", use_bias=use_bias, kernel_initializer=_weights(),
+        filters, kernel_size, strides=2, padding=padding, use_bias=use_bias, kernel_initializer=_weights(),
         name=name,
     )
 
@@ -185,14 +188,15 @@ def build_unet_generator(num_downs: int = 8, ngf: int = 64, name: str = "generat
                          dropout: bool = True, input_nc: int = 3, output_nc: int = 3) -> keras.Model:
     """U-Net generator of pix2pix (Isola et al. 2017, appendix 6.1.1), as the reference's `UnetGenerator`.
 
-    Encoder C64-C128-C256-C512-C512-C512-C512-C512 (for num_downs 8): each level zero-pad 1, conv 4x4
-    stride 2, then norm, LeakyReLU 0.2 before the next level (the first has no norm, the innermost no
-    norm either). Decoder, innermost out: ReLU, transposed conv 4x4 stride 2 (PyTorch padding 1: "valid"
-    then 1 px cropped off every side), norm, dropout 0.5 on levels 5 .. num_downs - 1 (the paper's
-    CD512 x 3 at 8 levels, when `dropout`); each decoder level's output is concatenated after its encoder
-    input ([skip, up] on the channel axis, the reference's `torch.cat([x, model(x)], 1)`; its in-place
-    LeakyReLU has already turned that x into LeakyReLU(x), so the skip carries it too); the outermost
-    transposed conv maps 2 ngf channels to `output_nc`, then tanh (float32).
+    Encoder C64-C128-C256-C512-C512-C512-C512-C512 (for num_downs 8): each level conv 4x4 stride 2 with
+    PyTorch's padding 1 (Keras "same", which is exactly that on the even sides a U-Net's levels have),
+    then norm, LeakyReLU 0.2 before the next level (the first has no norm, the innermost no norm either).
+    Decoder, innermost out: ReLU, transposed conv 4x4 stride 2 (PyTorch padding 1 = Keras "same", 2h px),
+    norm, dropout 0.5 on levels 5 .. num_downs - 1 (the paper's CD512 x 3 at 8 levels, when `dropout`);
+    each decoder level's output is concatenated after its encoder input ([skip, up] on the channel axis,
+    the reference's `torch.cat([x, model(x)], 1)`; its in-place LeakyReLU has already turned that x into
+    LeakyReLU(x), so the skip carries it too); the outermost transposed conv maps 2 ngf channels to
+    `output_nc`, then tanh (float32).
 
     Layer names: encoder level i (1-based) `down<i>` (`down<i>_norm`), decoder `up<i>` (`up<i>_norm`,
     `up<i>_dropout`), skip joins `skip<i>`. Convolutions have a bias only under instance norm, except the
@@ -232,8 +236,8 @@ def build_unet_generator(num_downs: int = 8, ngf: int = 64, name: str = "generat
         if level > 1:
             x = keras.layers.LeakyReLU(negative_slope=0.2, name=f"down{level}_lrelu")(x)
         skips.append(x)
-        x = keras.layers.ZeroPadding2D(1, name=f"down{level}_pad")(x)
-        x = _conv(filters, 4, 2, f"down{level}", use_bias)(x)  # (B, H / 2 ** level, ..., filters)
+        # 4x4 stride 2 on an even side: "same" pads 1 px on each side, PyTorch's padding=1, without a pad op.
+        x = _conv(filters, 4, 2, f"down{level}", use_bias, padding="same")(x)  # (B, H / 2 ** level, ..., filters)
         if 1 < level < num_downs:
             x = _normalise(x, norm, f"down{level}_norm")
 
@@ -241,8 +245,7 @@ def build_unet_generator(num_downs: int = 8, ngf: int = 64, name: str = "generat
         outermost = level == 1
         filters = output_nc if outermost else widths[level - 2]  # back to the encoder input's width
         x = keras.layers.ReLU(name=f"up{level}_relu")(x)
-        x = _conv_transpose(filters, 4, f"up{level}", use_bias or outermost)(x)
-        x = keras.layers.Cropping2D(1, name=f"up{level}_crop")(x)  # PyTorch padding 1: 2h px
+        x = _conv_transpose(filters, 4, f"up{level}", use_bias or outermost, padding="same")(x)  # 2h px
         if outermost:
             break
         x = _normalise(x, norm, f"up{level}_norm")
