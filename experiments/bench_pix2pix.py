@@ -1,6 +1,6 @@
 """Benchmark of the pix2pix training step against the TensorFlow tutorial's recipe, in one run.
 
-    python experiments/bench_pix2pix.py                    # 256 px, batch 1: ~5 min on a 2-core CPU
+    python experiments/bench_pix2pix.py                    # 256 px, batch 1, 3 rows x 2 repeats: ~10 min on 2 cores
     python experiments/bench_pix2pix.py --precisions none  # float32 only
 
 Rows (each in its own process, `benchmarking.spawn_row`, so a row's peak memory is its own):
@@ -13,7 +13,9 @@ Rows (each in its own process, `benchmarking.spawn_row`, so a row's peak memory 
 
 Both are fed random [-1, 1] 256 x 256 pairs from a `tf.data` pipeline (batch 1) and wait for their losses
 every step. Timing as `bench_cyclegan`: `warmup` untimed steps (the first traces), then up to `steps` timed
-ones within `row_budget` seconds; ms/step is the median. The parameter counts printed are trainable ones
+ones within `row_budget` seconds; ms/step is the median. Every row runs `--repeats` times, interleaved
+(tutorial, tfstyle, tfstyle bf16, tutorial, ...), because a shared CPU drifts by 20 % within minutes; the ratio
+is of the medians over the repeats. The parameter counts printed are trainable ones
 (BatchNorm's statistics left out), the figures the tutorial and the reference print.
 
 Results: a table and ``experiments/results/bench_pix2pix_<device>_<date>.json`` with the machine (CPU model
@@ -105,6 +107,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--row_budget", type=float, default=60.0, help="seconds of timed steps per row")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="run every row this many times, interleaved (the machine is noisy); ratios use "
+                             "the median over the repeats")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--output", default="")
     args = parser.parse_args(argv)
@@ -119,6 +124,7 @@ def main(argv=None) -> int:
     common = {"batch": args.batch, "warmup": args.warmup, "steps": args.steps, "row_budget": args.row_budget}
     specs = [{"peer": "tutorial", "precision": "none", **common}] + [
         {"peer": "tfstyle", "precision": precision, **common} for precision in args.precisions.split(",")]
+    specs = [dict(spec, repeat=repeat) for repeat in range(args.repeats) for spec in specs]
     rows, started = [], time.perf_counter()
     for spec in specs:
         row = benchmarking.spawn_row(__file__, spec, args.timeout)
@@ -126,16 +132,22 @@ def main(argv=None) -> int:
         print(f"  {row['peer']} {row['precision']}: "
               + (f"error: {row['error']}" if "error" in row else f"{row['ms_per_step']:.0f} ms/step"), flush=True)
 
-    tutorial = next((r for r in rows if r["peer"] == "tutorial" and "error" not in r), None)
-    lines = [f"{'row':<22} {'ms/step':>8} {'vs tutorial':>12} {'G params':>11} {'D params':>10} {'peak MiB':>9}"]
+    medians = {}
     for row in rows:
-        if "error" in row:
-            lines.append(f"{row['peer']} {row['precision']:<14} error: {row['error']}")
-            continue
-        ratio = f"{row['ms_per_step'] / tutorial['ms_per_step']:.2f}x" if tutorial else "-"
-        lines.append(f"{row['peer'] + ' ' + row['precision']:<22} {row['ms_per_step']:>8.0f} {ratio:>12} "
-                     f"{row['g_params_trainable']:>11,} {row['d_params_trainable']:>10,} "
-                     f"{row['peak_rss_bytes'] / 2**20:>9.0f}")
+        if "error" not in row:
+            medians.setdefault((row["peer"], row["precision"]), []).append(row["ms_per_step"])
+    medians = {key: statistics.median(values) for key, values in medians.items()}
+    tutorial = medians.get(("tutorial", "none"))
+    lines = [f"{'row':<22} {'ms/step (each repeat)':>24} {'median':>7} {'vs tutorial':>12} {'G params':>11} "
+             f"{'D params':>10} {'peak MiB':>9}"]
+    for (peer, precision), median in medians.items():
+        group = [r for r in rows if (r["peer"], r["precision"]) == (peer, precision) and "error" not in r]
+        each = " ".join(f"{r['ms_per_step']:.0f}" for r in group)
+        ratio = f"{median / tutorial:.2f}x" if tutorial else "-"
+        lines.append(f"{peer + ' ' + precision:<22} {each:>24} {median:>7.0f} {ratio:>12} "
+                     f"{group[0]['g_params_trainable']:>11,} {group[0]['d_params_trainable']:>10,} "
+                     f"{max(r['peak_rss_bytes'] for r in group) / 2**20:>9.0f}")
+    lines += [f"{row['peer']} {row['precision']}: error: {row['error']}" for row in rows if "error" in row]
     table = "\n".join(lines)
     print("\n" + table)
 
@@ -145,7 +157,8 @@ def main(argv=None) -> int:
     output = args.output or os.path.join(benchmarking.RESULTS_DIR,
                                          f"bench_pix2pix_{benchmarking.device_tag(machine)}_{date}.json")
     report = {"benchmark": "bench_pix2pix", "date": date, "machine": machine, "image_size": SIZE,
-              "settings": {**common, "precisions": args.precisions}, "wall_seconds": time.perf_counter() - started,
+              "settings": {**common, "precisions": args.precisions, "repeats": args.repeats},
+              "wall_seconds": time.perf_counter() - started,
               "rows": rows, "table": table}
     files.write_text(output, json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {os.path.relpath(output, os.getcwd())}")

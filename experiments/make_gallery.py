@@ -590,7 +590,7 @@ def cyclegan_config(run: Run, domain_a: str, model_dir: str, steps: int):
     return dataclasses.replace(
         TrainConfig(), domain_a=domain_a, domain_b=run.path(PAINTING_DOMAIN), load_size=s.cyclegan_load_size,
         image_size=s.cyclegan_image_size, generator=f"resnet_{s.cyclegan_blocks}blocks", ngf=s.cyclegan_ngf,
-        ndf=s.cyclegan_ndf, n_layers_d=s.cyclegan_layers_d, pool_size=s.cyclegan_pool_size,
+        ndf=s.cyclegan_ndf, net_d="n_layers", n_layers_d=s.cyclegan_layers_d, pool_size=s.cyclegan_pool_size,
         epochs=epochs - epochs // 2, decay_epochs=epochs // 2, max_steps=steps, model_dir=model_dir,
         keep_checkpoints=1, checkpoint_every_steps=max(steps, 1), image_every_steps=max(steps, 1),
         log_every_steps=max(1, min(50, steps)),
@@ -639,7 +639,7 @@ def make_cyclegan(run: Run, sources: dict) -> list[Picture]:
     a_train = "<folder with the domain-A photos minus the held-out ones>"
     train_args = ["python", "-m", "tfstyle.cyclegan.train", f"--domain_a={a_train}",
                   f"--domain_b={run.shown(PAINTING_DOMAIN)}", "--model_dir=runs/gallery_photo2painting"]
-    for name in ("load_size", "image_size", "generator", "ngf", "ndf", "n_layers_d", "pool_size", "epochs",
+    for name in ("load_size", "image_size", "generator", "ngf", "ndf", "net_d", "n_layers_d", "pool_size", "epochs",
                  "decay_epochs", "max_steps"):
         train_args.append(f"--{name}={getattr(config, name)}")
     translate_args = ["python", "-m", "tfstyle.cyclegan.translate", "--model_dir=runs/gallery_photo2painting",

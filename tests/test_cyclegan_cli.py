@@ -22,7 +22,7 @@ import pytest
 from tfstyle.cyclegan import config as config_lib
 
 TINY_FLAGS = ["--load_size=36", "--image_size=32", "--generator=resnet_2blocks", "--ngf=8", "--ndf=8",
-              "--n_layers_d=2", "--pool_size=4"]
+              "--netD=n_layers", "--n_layers_d=2", "--pool_size=4"]
 
 
 def _domains(folder) -> list[str]:

@@ -211,7 +211,8 @@ def test_edges_and_grey_pairs(tmp_path):
 
 def test_commands_train_translate_export(aligned, tmp_path):
     run = tmp_path / "run"
-    flags = ["--load_size=36", "--crop_size=32", "--netG=unet_32", "--ngf=8", "--ndf=8", "--n_layers_D=2",
+    flags = ["--load_size=36", "--crop_size=32", "--netG=unet_32", "--ngf=8", "--ndf=8",
+             "--netD=n_layers", "--n_layers_D=2",
              "--checkpoint_every_steps=2"]
     trained = helpers.run_module("tfstyle.pix2pix.train", f"--aligned={aligned}", f"--model_dir={run}",
                                  "--max_steps=2", *flags)

@@ -281,14 +281,21 @@ def _read_indexed(read: Callable[[np.ndarray], np.ndarray], index: tf.Tensor, na
     return image
 
 
-def preprocess_unpaired(image: tf.Tensor, seed: tf.Tensor | None = None, *, load_size: int = 286,
-                        crop_size: int = 256, training: bool = True) -> tf.Tensor:
-    """The reference CycleGAN augmentation (`--preprocess resize_and_crop`, flip on).
+PREPROCESS = ("resize_and_crop", "crop", "scale_width_and_crop")  # the reference's --preprocess modes offered
 
-    Training: resize to load_size x load_size (bicubic, antialiased, aspect NOT kept, as the
-    reference's `transforms.Resize([load_size, load_size], BICUBIC)`), take a random
-    crop_size x crop_size crop, flip left-right with probability 1/2. Not training: resize
-    straight to crop_size x crop_size, no crop, no flip (the seed is ignored).
+
+def preprocess_unpaired(image: tf.Tensor, seed: tf.Tensor | None = None, *, load_size: int = 286,
+                        crop_size: int = 256, training: bool = True, preprocess: str = "resize_and_crop",
+                        flip: bool = True) -> tf.Tensor:
+    """The reference CycleGAN / pix2pix augmentation (`--preprocess`, `--no_flip`).
+
+    Training, by `preprocess`: "resize_and_crop" resizes to load_size x load_size (bicubic,
+    antialiased, aspect NOT kept, as the reference's `transforms.Resize([load_size, load_size],
+    BICUBIC)`); "crop" keeps the image's own size (each side must be >= crop_size);
+    "scale_width_and_crop" resizes to width load_size, aspect kept (height max(round(load_size * H / W),
+    crop_size), the reference's `__scale_width`). Then a random crop_size x crop_size crop, and a
+    left-right flip with probability 1/2 when `flip`. Not training: resize straight to crop_size x
+    crop_size, no crop, no flip (the seed is ignored).
 
     Args:
         image: uint8 [H, W, 3] in [0, 255].
@@ -306,14 +313,22 @@ def preprocess_unpaired(image: tf.Tensor, seed: tf.Tensor | None = None, *, load
         return images.to_signed(images.resize(image, (crop_size, crop_size)))
     if seed is None:
         raise ValueError("preprocess_unpaired: training=True needs a stateless seed")
-    if crop_size > load_size:
+    if preprocess not in PREPROCESS:
+        raise ValueError(f"unknown preprocess {preprocess!r}: expected one of {', '.join(PREPROCESS)}")
+    if preprocess != "crop" and crop_size > load_size:
         raise ValueError(f"crop_size {crop_size} is larger than load_size {load_size}")
     seed = tf.cast(seed, tf.int64)
     crop_seed = tf.random.experimental.stateless_fold_in(seed, 0, alg=_RNG_ALG)
     flip_seed = tf.random.experimental.stateless_fold_in(seed, 1, alg=_RNG_ALG)
-    image = images.resize(image, (load_size, load_size))
+    if preprocess == "resize_and_crop":
+        image = images.resize(image, (load_size, load_size))
+    elif preprocess == "scale_width_and_crop":
+        shape = tf.cast(tf.shape(image), tf.float32)
+        height = tf.maximum(tf.cast(tf.round(load_size * shape[0] / shape[1]), tf.int32), crop_size)
+        image = images.resize(image, tf.stack([height, load_size]))
     image = tf.image.stateless_random_crop(image, (crop_size, crop_size, 3), seed=crop_seed)
-    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+    if flip:
+        image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
     return images.to_signed(image)
 
 
@@ -371,6 +386,7 @@ def unpaired_indices(n_a: int, n_b: int, *, batch_size: int = 1, seed: int = 0, 
 def unpaired_dataset(paths_a: ImageSource, paths_b: ImageSource, *, load_size: int = 286,
                      crop_size: int = 256, batch_size: int = 1, seed: int = 0, epoch: int = 0,
                      skip_batches: int = 0, training: bool = True,
+                     preprocess: str = "resize_and_crop", flip: bool = True,
                      input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """One epoch of unpaired CycleGAN batches, deterministic in (seed, epoch) and resumable.
 
@@ -419,7 +435,8 @@ def unpaired_dataset(paths_a: ImageSource, paths_b: ImageSource, *, load_size: i
     return _indexed_dataset([_index_reader(paths_a, "domain A"), _index_reader(paths_b, "domain B")],
                             [index_a, index_b], names=["read_image_a", "read_image_b"], load_size=load_size,
                             crop_size=crop_size, batch_size=batch_size, seed=seed, epoch=epoch,
-                            skip_batches=skip_batches, training=training, input_context=input_context)
+                            skip_batches=skip_batches, training=training, input_context=input_context,
+                            preprocess=preprocess, flip=flip)
 
 
 def image_dataset(paths: ImageSource, *, load_size: int = 286, crop_size: int = 256, batch_size: int = 1,
@@ -451,7 +468,8 @@ def image_dataset(paths: ImageSource, *, load_size: int = 286, crop_size: int = 
 
 def paired_dataset(inputs: ImageSource, targets: ImageSource, *, load_size: int = 286, crop_size: int = 256,
                    batch_size: int = 1, seed: int = 0, epoch: int = 0, skip_batches: int = 0, training: bool = True,
-                   input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                   input_context: tf.distribute.InputContext | None = None, preprocess: str = "resize_and_crop",
+                   flip: bool = True) -> tf.data.Dataset:
     """One epoch of paired (input, target) batches for pix2pix, deterministic in (seed, epoch) and resumable.
 
     The reference's aligned dataset: an epoch is every pair once (len // batch_size batches, at least 1)
@@ -477,13 +495,15 @@ def paired_dataset(inputs: ImageSource, targets: ImageSource, *, load_size: int 
     return _indexed_dataset([_index_reader(inputs, "inputs"), _index_reader(targets, "targets")], [index, index],
                             names=["read_input", "read_target"], load_size=load_size, crop_size=crop_size,
                             batch_size=batch_size, seed=seed, epoch=epoch, skip_batches=skip_batches,
-                            training=training, input_context=input_context, paired=True)
+                            training=training, input_context=input_context, paired=True, preprocess=preprocess,
+                            flip=flip)
 
 
 def _indexed_dataset(readers: Sequence[Callable[[np.ndarray], np.ndarray]], indices: Sequence[np.ndarray], *,
                      names: Sequence[str], load_size: int, crop_size: int, batch_size: int, seed: int, epoch: int,
                      skip_batches: int, training: bool,
-                     input_context: tf.distribute.InputContext | None, paired: bool = False) -> tf.data.Dataset:
+                     input_context: tf.distribute.InputContext | None, paired: bool = False,
+                     preprocess: str = "resize_and_crop", flip: bool = True) -> tf.data.Dataset:
     """The pipeline behind `unpaired_dataset`, `paired_dataset` and `image_dataset`: example slot p reads image
     indices[d][p] of each domain d, augments it with a seed folded from (seed, epoch, p, d) (from (seed, epoch,
     p) alone when `paired`: one crop and flip for every domain), and the slots are batched.
@@ -492,7 +512,7 @@ def _indexed_dataset(readers: Sequence[Callable[[np.ndarray], np.ndarray]], indi
     """
     if crop_size < 1 or load_size < 1:
         raise ValueError(f"load_size and crop_size must be positive (got {load_size}, {crop_size})")
-    if training and crop_size > load_size:
+    if training and preprocess != "crop" and crop_size > load_size:
         raise ValueError(f"crop_size {crop_size} is larger than load_size {load_size}")
     steps = len(indices[0]) // batch_size
     if not 0 <= skip_batches <= steps:
@@ -519,7 +539,7 @@ def _indexed_dataset(readers: Sequence[Callable[[np.ndarray], np.ndarray]], indi
             seed_domain = (example_key if paired
                            else tf.random.experimental.stateless_fold_in(example_key, domain, alg=_RNG_ALG))
             loaded.append(preprocess_unpaired(image, seed_domain, load_size=load_size, crop_size=crop_size,
-                                              training=training))
+                                              training=training, preprocess=preprocess, flip=flip))
         return tuple(loaded) if len(loaded) > 1 else loaded[0]
 
     dataset = tf.data.Dataset.from_tensor_slices((positions, *(index[positions] for index in indices)))

@@ -370,9 +370,32 @@ def vanilla_discriminator_loss(real_logits, fake_logits) -> tf.Tensor:
     return 0.5 * (_per_example_mean(real) + _per_example_mean(fake))
 
 
+def wgan_generator_loss(fake_logits) -> tf.Tensor:
+    """Wasserstein GAN generator loss (Arjovsky et al. 2017): L_G = -E[D(G(x))] (the critic's raw output).
+
+    Returns:
+        float32 [B].
+    """
+    return -_per_example_mean(_f32(fake_logits))
+
+
+def wgan_discriminator_loss(real_logits, fake_logits) -> tf.Tensor:
+    """Wasserstein critic loss, halved as the reference halves every D loss: 0.5 * (E[D(G(x))] - E[D(y)]).
+
+    This is what the reference's `--gan_mode wgangp` trains CycleGAN and pix2pix with: its `GANLoss` gives
+    these terms, and its models never add the gradient penalty of Gulrajani et al. 2017 (`cal_gradient_penalty`
+    exists there but neither model calls it), so neither does tfstyle under that name.
+
+    Returns:
+        float32 [B].
+    """
+    return 0.5 * (_per_example_mean(_f32(fake_logits)) - _per_example_mean(_f32(real_logits)))
+
+
 GAN_LOSSES = {
     "lsgan": (lsgan_generator_loss, lsgan_discriminator_loss),
     "vanilla": (vanilla_generator_loss, vanilla_discriminator_loss),
+    "wgangp": (wgan_generator_loss, wgan_discriminator_loss),
 }
 
 

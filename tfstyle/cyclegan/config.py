@@ -29,8 +29,12 @@ TASK = "cyclegan"  # config.json's "task" key for CycleGAN runs
 
 STRATEGIES = distribute.STRATEGIES
 MIXED_PRECISION = distribute.PRECISIONS
-GAN_MODES = ("lsgan", "vanilla")
+GAN_MODES = ("lsgan", "vanilla", "wgangp")  # wgangp: the reference's, without a gradient penalty
 NORMS = geometry.NORMS
+NET_D = ("basic", "n_layers")
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")  # `models.INIT_TYPES`, TensorFlow-free here
+LR_POLICIES = ("linear", "step", "cosine")
+PREPROCESS = ("resize_and_crop", "crop", "scale_width_and_crop")  # `data.PREPROCESS`, TensorFlow-free here
 
 __all__ = ["GAN_MODES", "MIXED_PRECISION", "STRATEGIES", "TASK", "TrainConfig", "config_path",
            "load_config", "save_config", "tiny"]
@@ -44,7 +48,8 @@ class TrainConfig:
     # of the step counter (the data position is step // steps_per_epoch): resuming with a
     # different value cannot continue the same run (the training core refuses, naming them).
     INCOMPATIBLE_ON_RESUME: ClassVar[tuple[str, ...]] = (
-        "generator", "ngf", "ndf", "n_layers_d", "norm", "image_size", "pool_size", "batch_size", "mixed_precision",
+        "generator", "ngf", "ndf", "net_d", "n_layers_d", "norm",
+        "image_size", "pool_size", "batch_size", "mixed_precision",
     )
     # Fields that may change between runs of the same model_dir without comment.
     FREE_ON_RESUME: ClassVar[tuple[str, ...]] = (
@@ -57,7 +62,12 @@ class TrainConfig:
     domain_b: str | None = options.option(None, "folder of domain-B images (paper: Y)")
     dataset: str | None = options.option(None, "TFDS dataset instead of folders, e.g. cycle_gan/horse2zebra")
     data_dir: str | None = options.option(None, "TFDS data_dir (where the prepared dataset lives)")
-    load_size: int = options.option(286, "images are resized to this (px, square) before the random crop")
+    load_size: int = options.option(286, "resize_and_crop: images are resized to this (px, square) before the "
+                                         "random crop; scale_width_and_crop: to this width")
+    preprocess: str = options.option("resize_and_crop", "augmentation: resize_and_crop (load_size square, then a "
+                                     "random crop), crop (a random crop at the image's own size), "
+                                     "scale_width_and_crop (width to load_size, aspect kept, then a crop)", PREPROCESS)
+    no_flip: bool = options.option(False, "no random left-right flip")
     image_size: int = options.option(256, "random crop size in px (a multiple of 4, >= 8; of 2 ** k for unet_<2 ** k>)",
                                      aliases=("crop_size",))
     batch_size: int = options.option(1, "GLOBAL batch size, split over all replicas")
@@ -67,13 +77,19 @@ class TrainConfig:
                                     "(or resnet_<n>blocks, unet_<2 ** k>)", aliases=("netG",))
     ngf: int = options.option(64, "filters of the generator's first convolution")
     ndf: int = options.option(64, "filters of the discriminator's first convolution")
-    n_layers_d: int = options.option(3, "strided layers of the PatchGAN discriminator (3 = 70x70 patches)",
+    net_d: str = options.option("basic", "discriminator: basic (the 70x70 PatchGAN) or n_layers (--n_layers_D "
+                                "strided layers)", NET_D, aliases=("netD",))
+    n_layers_d: int = options.option(3, "with --netD n_layers: strided layers of the PatchGAN (3 = 70x70 patches)",
                                      aliases=("n_layers_D",))
+    init_type: str = options.option("normal", "weight init: normal N(0, gain), xavier, kaiming, orthogonal",
+                                    INIT_TYPES)
+    init_gain: float = options.option(0.02, "scale of normal, xavier and orthogonal init")
     norm: str = options.option("instance", "normalisation of G and D (the reference's --norm)", NORMS)
     no_dropout: bool = options.option(True, "no dropout in the generator (the reference's CycleGAN default)")
 
     # Losses.
-    gan_mode: str = options.option("lsgan", "adversarial loss", GAN_MODES)
+    gan_mode: str = options.option("lsgan", "adversarial loss (wgangp: the reference's Wasserstein losses, which "
+                                   "it trains without a gradient penalty)", GAN_MODES)
     lambda_cycle: float = options.option(10.0, "weight of the cycle-consistency L1 loss (paper: lambda)")
     lambda_identity: float = options.option(0.5, "identity-loss weight as a fraction of lambda_cycle (0 = off)")
     pool_size: int = options.option(50, "history pool of generated images shown to D (0 = off)")
@@ -83,6 +99,10 @@ class TrainConfig:
     beta_1: float = options.option(0.5, "Adam beta_1", aliases=("beta1",))
     epochs: int = options.option(100, "epochs at the constant learning rate", aliases=("n_epochs",))
     decay_epochs: int = options.option(100, "epochs of linear decay to 0 after --epochs", aliases=("n_epochs_decay",))
+    lr_policy: str = options.option("linear", "learning-rate schedule: linear (constant --n_epochs, then linear "
+                                    "decay), step (x 0.1 every --lr_decay_iters epochs), cosine (period "
+                                    "--n_epochs)", LR_POLICIES)
+    lr_decay_iters: int = options.option(50, "step policy: epochs between x 0.1 drops")
     seed: int = options.option(0, "seed of weights, data order, crops, flips and the pool")
 
     # Runtime.
@@ -116,15 +136,21 @@ class TrainConfig:
     def validate_training(self) -> None:
         """Every flag but the data's."""
         for name, choices in (("strategy", STRATEGIES), ("mixed_precision", MIXED_PRECISION),
-                              ("gan_mode", GAN_MODES), ("norm", NORMS)):
+                              ("gan_mode", GAN_MODES), ("norm", NORMS), ("net_d", NET_D),
+                              ("init_type", INIT_TYPES), ("lr_policy", LR_POLICIES), ("preprocess", PREPROCESS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if self.net_d == "basic" and self.n_layers_d != 3:
+            raise ValueError(f"--n_layers_D {self.n_layers_d} needs --netD n_layers (basic is the 3-layer PatchGAN)")
+        if not self.init_gain > 0:
+            raise ValueError(f"--init_gain must be > 0, got {self.init_gain}")
         for name in ("image_size", "load_size", "batch_size", "ngf", "ndf", "n_layers_d", "keep_checkpoints",
+                     "lr_decay_iters",
                      "checkpoint_every_steps", "image_every_steps", "log_every_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         geometry.check_crop(self.image_size, self.generator)  # also refuses an unknown --generator
-        if self.load_size < self.image_size:
+        if self.preprocess != "crop" and self.load_size < self.image_size:
             raise ValueError(f"--load_size ({self.load_size}) must be >= --image_size ({self.image_size})")
         if self.epochs < 0 or self.decay_epochs < 0 or self.epochs + self.decay_epochs < 1:
             raise ValueError("--epochs and --decay_epochs must be >= 0 with at least one epoch in total")
@@ -162,7 +188,8 @@ def tiny(**overrides) -> TrainConfig:
     """A run small enough for a CPU test: 32 px crops of 36 px images, 8-filter G and D with 2
     residual blocks, 2-layer PatchGAN, pool of 4, log/images every step, checkpoint every 2 steps."""
     values = dict(
-        load_size=36, image_size=32, batch_size=1, generator="resnet_2blocks", ngf=8, ndf=8, n_layers_d=2,
+        load_size=36, image_size=32, batch_size=1, generator="resnet_2blocks", ngf=8, ndf=8, net_d="n_layers",
+        n_layers_d=2,
         pool_size=4, epochs=1, decay_epochs=1, keep_checkpoints=3, checkpoint_every_steps=2,
         image_every_steps=1, log_every_steps=1,
     )

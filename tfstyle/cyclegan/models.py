@@ -39,8 +39,10 @@ mixed-precision policy.
 from __future__ import annotations
 
 import re
+import zlib
 
 import keras
+import numpy as np
 
 from tfstyle import geometry, layers
 
@@ -290,9 +292,12 @@ def build_generator(
 
 def generator_from_config(config, name: str) -> keras.Model:
     """The generator a training config describes (its `generator`, `ngf`, `norm`, `no_dropout` fields: a
-    CycleGAN or pix2pix `TrainConfig`), as a Keras model called `name` (the checkpoint key, e.g. "generator_ab")."""
-    return build_generator(config.generator, ngf=config.ngf, name_prefix=name, norm=config.norm,
-                           dropout=not config.no_dropout)
+    CycleGAN or pix2pix `TrainConfig`), as a Keras model called `name` (the checkpoint key, e.g. "generator_ab"),
+    initialised by `initialize` with the config's init_type, init_gain and seed."""
+    model = build_generator(config.generator, ngf=config.ngf, name_prefix=name, norm=config.norm,
+                            dropout=not config.no_dropout)
+    initialize(model, config.init_type, config.init_gain, config.seed)
+    return model
 
 
 def patch_receptive_field(n_layers: int = 3) -> int:
@@ -365,3 +370,65 @@ def build_patch_discriminator(
     x = _conv(1, 4, 1, "logits_conv")(x)  # (B, h, w, 1)
     outputs = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+
+
+def _torch_kernel(init_type: str, gain: float, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """A kernel in PyTorch's layout (d0, d1, kh, kw) drawn as `torch.nn.init` draws it for that type."""
+    receptive = int(np.prod(shape[2:]))
+    fan_in, fan_out = shape[1] * receptive, shape[0] * receptive  # torch's _calculate_fan_in_and_fan_out
+    if init_type == "normal":
+        return rng.normal(0.0, gain, shape)
+    if init_type == "xavier":
+        return rng.normal(0.0, gain * np.sqrt(2.0 / (fan_in + fan_out)), shape)
+    if init_type == "kaiming":  # kaiming_normal_(a=0, mode="fan_in"): ReLU gain sqrt(2), the gain flag unused
+        return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+    rows, cols = shape[0], int(np.prod(shape[1:]))  # orthogonal_: QR of a normal matrix, signs fixed by R
+    flat = rng.normal(0.0, 1.0, (max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    q = q if rows >= cols else q.T
+    return gain * q[:rows, :cols].reshape(shape)
+
+
+def initialize(model: keras.Model, init_type: str = "normal", gain: float = 0.02, seed: int = 0) -> None:
+    """Re-initialises `model`'s weights as the reference's `init_weights(net, init_type, init_gain)`.
+
+    Every Conv2D / Conv2DTranspose kernel: "normal" N(0, gain), "xavier" N(0, gain * sqrt(2 / (fan_in +
+    fan_out))), "kaiming" N(0, sqrt(2 / fan_in)) (He et al. 2015, fan_in mode; gain not used, as in the
+    reference), "orthogonal" gain * an orthogonal matrix over (d0, d1 * kh * kw); fans as PyTorch counts them
+    on its own layout (a transposed conv's fan_in is its output channels times kh * kw). Biases 0. Batch norm:
+    gamma ~ N(1, gain), beta 0 (its running statistics stay 0 and 1). Draws come from a numpy generator seeded
+    by (seed, the model's name), so a run's weights are a function of its seed.
+
+    Raises:
+        ValueError: an unknown init_type or a gain <= 0.
+    """
+    if init_type not in INIT_TYPES:
+        raise ValueError(f"unknown init_type {init_type!r}: expected one of {', '.join(INIT_TYPES)}")
+    if not gain > 0:
+        raise ValueError(f"init_gain must be > 0, got {gain}")
+    rng = np.random.default_rng([seed, zlib.crc32(model.name.encode())])
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Conv2DTranspose):
+            kernel = layer.kernel
+            height, width, third, fourth = kernel.shape
+            torch_kernel = _torch_kernel(init_type, gain, (fourth, third, height, width), rng)
+            kernel.assign(torch_kernel.transpose(2, 3, 1, 0).astype(kernel.dtype))
+            if layer.use_bias:
+                layer.bias.assign(np.zeros(layer.bias.shape, layer.bias.dtype))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            layer.gamma.assign(rng.normal(1.0, gain, layer.gamma.shape).astype(layer.gamma.dtype))
+            layer.beta.assign(np.zeros(layer.beta.shape, layer.beta.dtype))
+
+
+def discriminator_from_config(config, name: str, input_nc: int = 3) -> keras.Model:
+    """The PatchGAN a training config describes (`--netD basic`: 3 layers; `n_layers`: `--n_layers_D`), named
+    `name`, initialised by `initialize` with the config's init_type, init_gain and seed."""
+    layers_d = 3 if config.net_d == "basic" else config.n_layers_d
+    model = build_patch_discriminator(ndf=config.ndf, n_layers=layers_d, name=name, norm=config.norm,
+                                      input_nc=input_nc)
+    initialize(model, config.init_type, config.init_gain, config.seed)
+    return model

@@ -1,4 +1,5 @@
-"""`LinearDecay`: CycleGAN's learning-rate schedule, constant then linear decay to 0, per step.
+"""The reference's learning-rate schedules, per step: `LinearDecay` (CycleGAN's and pix2pix's default, constant
+then linear decay to 0), `StepDecay` and `CosineAnnealing` (`--lr_policy step|cosine`); `from_config` picks one.
 
 Zhu et al. 2017 (implementation details): "keep the same learning rate for the first 100 epochs and
 linearly decay the rate to zero over the next 100 epochs". The reference
@@ -25,6 +26,8 @@ resume mid-epoch at the exact rate: it depends only on the checkpointed step cou
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 
@@ -71,3 +74,66 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             "constant_steps": self.constant_steps,
             "decay_steps": self.decay_steps,
         }
+
+
+@keras.saving.register_keras_serializable(package="tfstyle")
+class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """The reference's `--lr_policy step` (`StepLR(step_size=lr_decay_iters, gamma=0.1)`, stepped per epoch),
+    per optimiser step: lr(s) = initial_learning_rate * 0.1 ** floor(s / every_steps), every_steps =
+    lr_decay_iters * steps_per_epoch. Equal to the reference's rule at every step.
+
+    Raises:
+        ValueError: every_steps < 1 or a non-positive rate.
+    """
+
+    def __init__(self, initial_learning_rate: float, every_steps: int):
+        if not initial_learning_rate > 0 or every_steps < 1:
+            raise ValueError(f"need a rate > 0 and every_steps >= 1, got {initial_learning_rate}, {every_steps}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.every_steps = int(every_steps)
+
+    def __call__(self, step):
+        drops = keras.ops.floor(keras.ops.cast(step, "float32") / self.every_steps)
+        return self.initial_learning_rate * keras.ops.power(0.1, drops)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "every_steps": self.every_steps}
+
+
+@keras.saving.register_keras_serializable(package="tfstyle")
+class CosineAnnealing(keras.optimizers.schedules.LearningRateSchedule):
+    """The reference's `--lr_policy cosine` (`CosineAnnealingLR(T_max=n_epochs, eta_min=0)`), per step:
+
+        lr(s) = initial_learning_rate * (1 + cos(pi * s / period_steps)) / 2,   period_steps = n_epochs * steps
+
+    0 at s = period_steps and, as PyTorch's closed form, rising again after it (a run of n_epochs +
+    n_epochs_decay epochs spends its decay epochs on the way back up, as the reference's does). The reference
+    steps it per epoch; per step it lies within one epoch's change of that.
+
+    Raises:
+        ValueError: period_steps < 1 or a non-positive rate.
+    """
+
+    def __init__(self, initial_learning_rate: float, period_steps: int):
+        if not initial_learning_rate > 0 or period_steps < 1:
+            raise ValueError(f"need a rate > 0 and period_steps >= 1, got {initial_learning_rate}, {period_steps}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.period_steps = int(period_steps)
+
+    def __call__(self, step):
+        phase = keras.ops.cast(step, "float32") / self.period_steps
+        return self.initial_learning_rate * 0.5 * (1.0 + keras.ops.cos(math.pi * phase))
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "period_steps": self.period_steps}
+
+
+def from_config(config, steps_per_epoch: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The schedule of a CycleGAN or pix2pix config's `lr_policy` ("linear", "step", "cosine")."""
+    rate = config.learning_rate
+    if config.lr_policy == "step":
+        return StepDecay(rate, config.lr_decay_iters * steps_per_epoch)
+    if config.lr_policy == "cosine":
+        return CosineAnnealing(rate, max(1, config.epochs * steps_per_epoch))
+    return LinearDecay(rate, constant_steps=config.epochs * steps_per_epoch,
+                       decay_steps=config.decay_epochs * steps_per_epoch)

@@ -55,7 +55,7 @@ def build_models(config: TrainConfig) -> dict[str, keras.Model]:
     from tfstyle.cyclegan import models
 
     def discriminator(name):
-        return models.build_patch_discriminator(ndf=config.ndf, n_layers=config.n_layers_d, name=name, norm=config.norm)
+        return models.discriminator_from_config(config, name)
 
     return {
         "generator_ab": models.generator_from_config(config, "generator_ab"),
@@ -66,13 +66,12 @@ def build_models(config: TrainConfig) -> dict[str, keras.Model]:
 
 
 def gan_optimizers(config: TrainConfig, steps_per_epoch: int):
-    """CycleGAN's and pix2pix's schedule and optimisers: `LinearDecay` over (epochs + decay_epochs) *
-    steps_per_epoch, and one Adam(schedule, beta_1) each for G ("optimizer_g") and D ("optimizer_d"),
-    loss-scaled under fp16. Returns (schedule, {name: optimizer})."""
-    from tfstyle.cyclegan.schedule import LinearDecay
+    """CycleGAN's and pix2pix's schedule and optimisers: `schedule.from_config` (by default `LinearDecay` over
+    (epochs + decay_epochs) * steps_per_epoch) and one Adam(schedule, beta_1) each for G ("optimizer_g") and D
+    ("optimizer_d"), loss-scaled under fp16. Returns (schedule, {name: optimizer})."""
+    from tfstyle.cyclegan import schedule as schedules
 
-    schedule = LinearDecay(config.learning_rate, constant_steps=config.epochs * steps_per_epoch,
-                           decay_steps=config.decay_epochs * steps_per_epoch)
+    schedule = schedules.from_config(config, steps_per_epoch)
     optimizers = {
         name: distribute.loss_scaled(keras.optimizers.Adam(schedule, beta_1=config.beta_1, name=name),
                                      config.mixed_precision)
@@ -110,7 +109,7 @@ class _Data:
         c = self._config
         return self._data.unpaired_dataset(
             *self.source, load_size=c.load_size, crop_size=c.image_size, batch_size=c.batch_size,
-            seed=c.seed, epoch=epoch, skip_batches=skip_batches,
+            seed=c.seed, epoch=epoch, skip_batches=skip_batches, preprocess=c.preprocess, flip=not c.no_flip,
         )
 
 

@@ -22,7 +22,7 @@ import dataclasses
 from typing import ClassVar
 
 from tfstyle import geometry, options
-from tfstyle.cyclegan.config import TrainConfig
+from tfstyle.cyclegan.config import GAN_MODES, TrainConfig
 
 TASK = "pix2pix"
 DIRECTIONS = ("AtoB", "BtoA")
@@ -49,7 +49,7 @@ class Pix2PixConfig(TrainConfig):
                                     "(or unet_<2 ** k>, resnet_<n>blocks)", aliases=("netG",))
     norm: str = options.option("batch", "normalisation of G and D (the reference's --norm)", geometry.NORMS)
     no_dropout: bool = options.option(False, "no dropout in the generator's decoder (pix2pix keeps it)")
-    gan_mode: str = options.option("vanilla", "adversarial loss", ("lsgan", "vanilla"))
+    gan_mode: str = options.option("vanilla", "adversarial loss", GAN_MODES)
     lambda_l1: float = options.option(100.0, "weight of the L1 loss |G(x) - y| (paper: lambda)", aliases=("lambda_L1",))
     pool_size: int = options.option(0, "no history pool in pix2pix", cli=False)
     lambda_identity: float = options.option(0.0, "no identity loss in pix2pix", cli=False)
@@ -72,7 +72,7 @@ def tiny(**overrides) -> Pix2PixConfig:
     """A run small enough for a CPU test: 32 px crops of 36 px images, a 5-level U-Net with 8 filters, a
     2-layer PatchGAN with 8, log/images every step, checkpoint every 2 steps."""
     values = dict(
-        load_size=36, image_size=32, batch_size=1, generator="unet_32", ngf=8, ndf=8, n_layers_d=2,
+        load_size=36, image_size=32, batch_size=1, generator="unet_32", ngf=8, ndf=8, net_d="n_layers", n_layers_d=2,
         epochs=1, decay_epochs=1, keep_checkpoints=3, checkpoint_every_steps=2, image_every_steps=1,
         log_every_steps=1,
     )

@@ -47,8 +47,7 @@ def build_models(config: Pix2PixConfig) -> dict[str, keras.Model]:
 
     return {
         "generator_ab": models.generator_from_config(config, "generator_ab"),
-        "discriminator_b": models.build_patch_discriminator(
-            ndf=config.ndf, n_layers=config.n_layers_d, name="discriminator_b", norm=config.norm, input_nc=6),
+        "discriminator_b": models.discriminator_from_config(config, "discriminator_b", input_nc=6),
     }
 
 
@@ -95,7 +94,7 @@ class _Data:
         c = self._config
         return self._data.paired_dataset(*self.source, load_size=c.load_size, crop_size=c.image_size,
                                          batch_size=c.batch_size, seed=c.seed, epoch=epoch,
-                                         skip_batches=skip_batches)
+                                         skip_batches=skip_batches, preprocess=c.preprocess, flip=not c.no_flip)
 
 
 class Pix2PixTask(Task):
