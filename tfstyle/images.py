@@ -149,7 +149,11 @@ def _decode_rgb(file, name: str) -> np.ndarray:
             return _to_rgb(image)
     except UnidentifiedImageError:
         raise ValueError(f"not an image (cannot identify the format): {name}") from None
-    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
+    except PermissionError:
+        raise
+    except Image.DecompressionBombError as error:  # a header claiming more pixels than PIL's safety limit
+        raise ValueError(f"image too large to decode safely: {name}: {error}") from None
+    except (OSError, SyntaxError) as error:
         raise ValueError(f"cannot decode image (truncated or corrupt?): {name}: {error}") from None
 
 
