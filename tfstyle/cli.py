@@ -174,7 +174,8 @@ def main_wrapper(main: Callable[[list[str]], int | None]) -> Callable[[], None]:
     """Returns an entry point that runs `main(argv)` under absl with user-facing error handling.
 
     UserError, ValueError, FileNotFoundError and PermissionError become one `error:` line and
-    exit code 2; Ctrl-C exits 130 with a short message.
+    exit code 2; other OSErrors (a full or read-only disk) one `error:` line and exit code 1; Ctrl-C exits
+    130 with a short message.
     """
 
     def guarded(argv: list[str]) -> int | None:
@@ -182,6 +183,8 @@ def main_wrapper(main: Callable[[list[str]], int | None]) -> Callable[[], None]:
             return main(argv)
         except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
             fail(str(error))
+        except OSError as error:  # the disk: full, read-only, gone
+            fail(str(error), 1)
         except KeyboardInterrupt:
             fail("interrupted", EXIT_INTERRUPTED)
 

@@ -361,20 +361,26 @@ def export_model(
         ValueError: bad format, float16 outside litert, bad value_range, a version that exists or is
             not a positive integer, or an `export_dir` that is a file.
         MissingPackageError: a converter package of `format` is missing.
+        OSError: the disk refused the files (full, read-only); nothing is left behind.
     """
     check_format(format, float16)
     images.check_value_range(value_range)
     target = next_version_folder(export_dir, version)
     size_rule = {"multiple": multiple, "min_size": min_size, "value_range": value_range}
-    with files.staged_dir(target) as temp_dir:
-        if format == "savedmodel":
-            module = _ServingModule(model, **size_rule)
-            tf.saved_model.save(module, temp_dir, signatures=module.signatures())
-        else:
-            data = litert_bytes(model, float16=float16, **size_rule) if format == "litert" else onnx_bytes(
-                model, **size_rule)
-            with open(os.path.join(temp_dir, MODEL_FILES[format]), "wb") as file:
-                file.write(data)
+    try:
+        with files.staged_dir(target) as temp_dir:
+            if format == "savedmodel":
+                module = _ServingModule(model, **size_rule)
+                tf.saved_model.save(module, temp_dir, signatures=module.signatures())
+            else:
+                data = litert_bytes(model, float16=float16, **size_rule) if format == "litert" else onnx_bytes(
+                    model, **size_rule)
+                with open(os.path.join(temp_dir, MODEL_FILES[format]), "wb") as file:
+                    file.write(data)
+    except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError, tf.errors.FailedPreconditionError,
+            tf.errors.UnknownError) as error:  # the file system's refusal, raised by TensorFlow's writers
+        raise OSError(f"cannot write {target}: {files.write_failure_cause(error.message)} (nothing was "
+                      "written)") from None
     written = target if format == "savedmodel" else os.path.join(target, MODEL_FILES[format])
     logger.info("exported %s as %s (%d bytes) to %s", model.name, format, _folder_size(target), written)
     return written

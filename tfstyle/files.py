@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -56,6 +57,13 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Writes `data` to `path` atomically (see `atomic_path`)."""
     with atomic_path(path) as temp_path, open(temp_path, "wb") as file:
         file.write(data)
+
+
+def write_failure_cause(message: str) -> str:
+    """The operating system's reason at the end of a TensorFlow file error's message, e.g. "No space left on
+    device" from "{{function_node ...}} /path/part-0.tempstate1; No space left on device [Op:SaveV2]"."""
+    message = re.sub(r"\s*\[Op:\w+\]$", "", " ".join(message.split()))
+    return message.rsplit("; ", 1)[-1] if "; " in message else message
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -133,12 +133,16 @@ def load_generator(
 def _check_holds(run_dir: rundir.RunDir, direction: str) -> None:
     """ValueError when the newest checkpoint has no weights for `direction`'s generator (a run imported from one
     torch file holds only generator_ab)."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
     attribute = DIRECTIONS[direction]
     try:
-        names = [name for name, _ in tf.train.list_variables(run_dir.checkpoints()[0])]
+        reader = tf.train.load_checkpoint(run_dir.checkpoints()[0])
+        graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(
+            reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
     except (tf.errors.OpError, ValueError):  # unreadable: `restore_generator` falls back to an older one
         return
-    if not any(name.startswith(f"{attribute}/") for name in names):
+    if attribute not in {child.local_name for child in graph.nodes[0].children}:  # the root's attributes
         raise ValueError(f"{run_dir.path} has no {direction} generator ({attribute}) in its newest checkpoint "
                          "(a run imported from one torch file: import it again with --b2a)")
 

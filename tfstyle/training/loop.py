@@ -44,7 +44,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from tfstyle import distribute
+from tfstyle import distribute, files
 from tfstyle.training.rundir import RunDir
 from tfstyle.training.task import NONFINITE_GRADIENTS, Task, TaskState
 
@@ -53,6 +53,11 @@ logger = logging.getLogger(__name__)
 
 class TrainingDiverged(RuntimeError):
     """A loss (or a gradient) became NaN or Inf; nothing from the bad step was saved."""
+
+
+class CheckpointWriteFailed(RuntimeError):
+    """A checkpoint could not be written (disk full, folder read-only, ...); the message names the cause and the
+    last checkpoint that was saved, from which rerunning the same command resumes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,7 +326,18 @@ def train(task: Task, strategy: tf.distribute.Strategy | None = None,
 
     def save() -> str:
         nonlocal latest
-        latest = manager.save(checkpoint_number=int(built.step.numpy()))
+        number = int(built.step.numpy())
+        try:
+            saved = manager.save(checkpoint_number=number)
+        except tf.errors.OpError as error:
+            # TensorFlow writes into ckpt-<N>_temp and renames it at the end: a failed write leaves only that.
+            shutil.rmtree(os.path.join(write_dir, f"ckpt-{number}_temp"), ignore_errors=True)
+            previous = f"the last saved one is {os.path.basename(latest)}" if latest else "none was saved before"
+            cause = files.write_failure_cause(error.message)
+            raise CheckpointWriteFailed(
+                f"cannot write checkpoint ckpt-{number} in {write_dir}: {cause}; {previous}: free space (or make "
+                "the folder writable) and rerun the same command to resume") from None
+        latest = saved
         logger.info("saved %s", latest)
         return latest
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tfstyle.training.loop import StepInfo, TrainingDiverged, TrainResult
+from tfstyle.training.loop import CheckpointWriteFailed, StepInfo, TrainingDiverged, TrainResult
 
 EXIT_DIVERGED = 3  # a loss became NaN/Inf; the last good checkpoint is kept
 
@@ -70,6 +70,8 @@ def run_from_cli(train: Callable[[Callable[[StepInfo], None]], TrainResult],
         result = train(progress)
     except TrainingDiverged as error:
         cli.fail(str(error), EXIT_DIVERGED)
+    except CheckpointWriteFailed as error:
+        cli.fail(str(error), 1)
     except tf.errors.OpError as error:
         cli.fail(f"{type(error).__name__}: {error.message}", 1)
     finally:
