@@ -80,6 +80,7 @@ def test_disk_full_at_a_checkpoint_keeps_the_last_one_and_a_rerun_resumes(small_
     assert "at step 2" in resumed.stderr and "ckpt-4" in resumed.stderr  # redid steps 3 and 4 only
 
 
+@pytest.mark.slow
 def test_checkpoint_folder_made_read_only_mid_run(small_disk, tmp_path):
     from tfstyle.cyclegan import config as config_lib
     from tfstyle.cyclegan import trainer
@@ -105,6 +106,7 @@ def test_checkpoint_folder_made_read_only_mid_run(small_disk, tmp_path):
     assert resumed.step == 4
 
 
+@pytest.mark.slow
 def test_export_on_a_full_disk_writes_nothing_and_a_killed_export_leaves_no_version(small_disk, tmp_path):
     run = tmp_path / "run"
     imported = helpers.run_module("tfstyle.cyclegan.import_torch", FIXTURE, "--model_dir", run)
