@@ -7,6 +7,7 @@ Data: aligned A|B sets made here from the bundled photos (no ../shared needed).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import helpers
@@ -16,7 +17,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfstyle import data, geometry
+from tfstyle import data, geometry, images
 from tfstyle.cyclegan import inference, models
 from tfstyle.pix2pix import config as config_lib
 from tfstyle.pix2pix import pairs, trainer
@@ -258,3 +259,24 @@ def test_bad_paired_input_gives_one_error_line(aligned, tmp_path):
     for args, pattern in cases:
         helpers.one_error_line(helpers.run_module("tfstyle.pix2pix.train", *base, *args, timeout=120), pattern)
         assert not model_dir.exists()
+
+
+def test_evaluate_scores_a_held_out_split_against_its_targets(aligned, tmp_path):
+    run = tmp_path / "run"
+    trainer.train(config_lib.tiny(aligned=str(aligned), model_dir=str(run), max_steps=2))
+    kept = tmp_path / "kept"
+    scores = tmp_path / "scores.json"
+    result = helpers.run_module("tfstyle.pix2pix.evaluate", "--model_dir", run, "--aligned", aligned,
+                                "--output_dir", kept, "--json", scores)
+    assert result.returncode == 0, result.stderr[-2000:]
+    numbers = json.loads(scores.read_text())
+    count = len(os.listdir(aligned))
+    assert numbers["pairs"] == count == len(os.listdir(kept)) and numbers["KID-VGG"] == numbers["KID-VGG"]
+    # The L1 figure is the mean distance of each kept translation to its own target half.
+    _, targets = data.aligned_sources(aligned)
+    distances = [np.abs(images.read_image_uint8(kept / (os.path.splitext(os.path.basename(path))[0] + ".png"))
+                        .astype(np.float32) - targets.read(index)).mean()
+                 for index, path in enumerate(targets.paths)]
+    assert numbers["l1_levels"] == pytest.approx(float(np.mean(distances)), abs=1e-3)
+    helpers.one_error_line(helpers.run_module("tfstyle.pix2pix.evaluate", "--model_dir", run, "--aligned", aligned,
+                                              "--output_dir", kept), "exists already")
