@@ -8,7 +8,8 @@ FIXTURE = helpers.REPO / "tests" / "fixtures" / "torch_generators" / "resnet_9bl
 
 
 def test_savedmodel_from_eight_threads_equals_one_thread(tmp_path):
-    from tfstyle.cyclegan import import_torch, inference
+    from tfstyle.cyclegan import inference
+    from tfstyle.cyclegan import torch_import as import_torch
 
     run = tmp_path / "run"
     import_torch.import_run(import_torch.ImportArgs(model_dir=str(run)), str(FIXTURE))

@@ -42,7 +42,8 @@ def _max_level_difference(a: np.ndarray, b: np.ndarray) -> int:
 
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_imported_generator_gives_torchs_picture(case, tmp_path):
-    from tfstyle.cyclegan import import_torch, inference
+    from tfstyle.cyclegan import inference
+    from tfstyle.cyclegan import torch_import as import_torch
     from tfstyle.training import rundir
 
     model_dir = tmp_path / "run"
@@ -60,7 +61,7 @@ def test_imported_generator_gives_torchs_picture(case, tmp_path):
 
 
 def test_explicit_flags_are_checked_against_the_file(tmp_path):
-    from tfstyle.cyclegan import import_torch
+    from tfstyle.cyclegan import torch_import as import_torch
 
     resnet = str(FIXTURES / "resnet_9blocks_instance.pth")
     unet = str(FIXTURES / "unet_256_batch_dropout.pth")
@@ -98,7 +99,7 @@ def test_cli_imports_both_directions_and_translate_reads_the_run(tmp_path):
 
 
 def test_one_file_run_refuses_b2a_by_name(tmp_path):
-    from tfstyle.cyclegan import import_torch
+    from tfstyle.cyclegan import torch_import as import_torch
 
     model_dir = tmp_path / "run"
     import_torch.import_run(import_torch.ImportArgs(model_dir=str(model_dir)),
