@@ -14,7 +14,7 @@ Each (case, entry) ends in one of:
   rotated must come out 40 x 24; the ratio for resizing commands), or, for `evaluate`, finite scores;
 * refused: non-zero exit, exactly one `error:` line, no traceback, nothing written (a SavedModel call that
   raises an InvalidArgumentError naming the cause counts here);
-* failed: anything else (a traceback, a wrong shape, a partial output, a decodable file refused).
+* failed: anything else (a traceback, a wrong shape, a partial output, an EXIF orientation ignored).
 
 A decodable case may also be refused when the command has a size floor (1 x 1 px below the networks'
 minimum): the table says so. Results: the table on stdout and experiments/results/harden_images_<date>.json.
@@ -111,7 +111,7 @@ def serving_rows(cases, export_dir: str) -> list[dict]:
     from tfstyle import export
 
     signature = tf.saved_model.load(export_dir).signatures[export.BYTES_SIGNATURE]
-    rows = []
+    rows, upright = [], None
     for case in cases:
         if not os.path.isfile(case.path):
             rows.append({"entry": "serving", "case": case.name, "outcome": "refused", "message": "not a file: "
@@ -122,10 +122,18 @@ def serving_rows(cases, export_dir: str) -> list[dict]:
         try:
             result = signature(**{export.IMAGE_BYTES_KEY: tf.constant([data])})
             png = result[export.PNG_BYTES_KEY].numpy()[0]
-            shape = np.asarray(Image.open(io.BytesIO(png))).shape[:2]
+            picture = np.asarray(Image.open(io.BytesIO(png)))
+            shape = picture.shape[:2]
             want = None if case.expected is None else case.expected.shape[:2]
             outcome = "worked" if want is not None and tuple(shape) == tuple(want) else "failed"
             message = f"output {shape[0]} x {shape[1]}" + ("" if outcome == "worked" else f", expected {want}")
+            if case.name == "exif_orientation_1_jpg":
+                upright = picture
+            elif case.name.startswith("exif_orientation_") and outcome == "worked" and upright is not None \
+                    and picture.shape == upright.shape and np.abs(picture.astype(int) - upright).max() <= 2:
+                # The file stores the same pixels as orientation 1 with another tag: an equal output means the
+                # tag was ignored (the picture comes back mirrored or upside down).
+                outcome, message = "failed", "EXIF orientation ignored: the same output as orientation 1"
         except (tf.errors.InvalidArgumentError, ValueError) as error:
             outcome = "refused"
             message = " ".join(str(error).split())[:240]
