@@ -93,3 +93,13 @@ def test_stylize_paints_every_decodable_case_upright_and_refuses_a_folder_with_a
         helpers.one_error_line(helpers.run_module("tfstyle.fast.stylize", "--input", case.path, "--output",
                                                   tmp_path / "one.png"), pattern)
         assert not (tmp_path / "one.png").exists()
+
+
+def test_the_served_models_graph_decoder_gives_the_readers_pictures(corpus):
+    import tensorflow as tf
+
+    for case in corpus:
+        if not case.decodable or case.name.startswith("exif_orientation_") or case.name == "pages_tiff":
+            continue  # TensorFlow's decoders know no EXIF orientation and no TIFF (the README says so)
+        with open(case.path, "rb") as file:
+            _check(case, images.decode_rgb_in_graph(tf.constant(file.read())).numpy())

@@ -189,7 +189,7 @@ class _ServingModule(tf.Module):
         def translate_encoded(image_bytes, conditions):
             """string [B] encoded images -> string [B] PNG, each image at its own size."""
             def translate_one(encoded):
-                image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+                image = images.decode_rgb_in_graph(encoded)
                 return tf.io.encode_png(translate(image[tf.newaxis], conditions=conditions)[0])
 
             return tf.map_fn(translate_one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
@@ -219,7 +219,7 @@ class _ServingModule(tf.Module):
                                           tf.TensorSpec([], tf.float32, name=ALPHA_KEY)])
             def serve_bytes(image_bytes, style_bytes, alpha):
                 """string [B] encoded photos, one encoded painting, alpha [] -> {"png_bytes": string [B] PNG}."""
-                style = tf.io.decode_image(style_bytes, channels=3, dtype=tf.uint8, expand_animations=False)
+                style = images.decode_rgb_in_graph(style_bytes)
                 conditions = style_conditions(style[tf.newaxis], alpha, value_range)
                 return {PNG_BYTES_KEY: translate_encoded(image_bytes, conditions)}
 

@@ -229,6 +229,21 @@ def save_image(path: str | os.PathLike, image, quality: int = 95) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def decode_rgb_in_graph(encoded: tf.Tensor) -> tf.Tensor:
+    """TensorFlow's decode of one encoded image (PNG, JPEG, GIF, BMP, WebP) as `read_image_uint8` reads files,
+    inside a graph (the served models' bytes signatures): uint8 [H, W, 3]; grey is expanded and transparency
+    composited on white (round(rgb * a + 255 * (1 - a)), as PIL's `alpha_composite` on white), 16-bit scaled
+    to 8, the first frame of an animation. EXIF orientation is not applied (TensorFlow's decoders ignore it)."""
+    image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)  # [H, W, 1..4]
+    channels = tf.shape(image)[-1]
+    colour = tf.cond(channels < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
+    alpha = tf.cond(tf.equal(channels % 2, 0), lambda: image[..., -1:],  # LA (2) or RGBA (4)
+                    lambda: tf.fill(tf.concat([tf.shape(image)[:2], [1]], 0), tf.constant(255, tf.uint8)))
+    weight = tf.cast(alpha, tf.float32) / 255.0
+    flat = tf.cast(colour, tf.float32) * weight + 255.0 * (1.0 - weight)
+    return tf.cast(tf.clip_by_value(tf.round(flat), 0.0, 255.0), tf.uint8)
+
+
 def to_float(image) -> tf.Tensor:
     """uint8 [..., 3] in [0, 255] -> float32 in [0, 1]."""
     return tf.cast(image, tf.float32) / 255.0
