@@ -58,11 +58,10 @@ def make_set(shared: str, work: str) -> str:
 
 
 def _halves(path: str) -> tuple[np.ndarray, np.ndarray]:
-    from tfstyle import images
+    """(A, B) halves of one A|B file, as the trainer's `data.AlignedHalves` reads them."""
+    from tfstyle import data
 
-    image = images.read_image_uint8(path)
-    half = image.shape[1] // 2
-    return image[:, :half], image[:, half:]
+    return data.AlignedHalves((path,), 0).read(0), data.AlignedHalves((path,), 1).read(0)
 
 
 def _write_outputs(outputs: list[np.ndarray], names: list[str], folder: str) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from tfstyle import images
+from tfstyle import images, options
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ def _read_indexed(read: Callable[[np.ndarray], np.ndarray], index: tf.Tensor, na
     return image
 
 
-PREPROCESS = ("resize_and_crop", "crop", "scale_width_and_crop")  # the reference's --preprocess modes offered
+PREPROCESS = options.PREPROCESS
 
 
 def preprocess_unpaired(image: tf.Tensor, seed: tf.Tensor | None = None, *, load_size: int = 286,

@@ -29,6 +29,10 @@ def option(default: Any, help_text: str, choices: Iterable[str] | None = None, *
     return dataclasses.field(default=default, metadata=metadata(help_text, choices=choices, **extra))
 
 
+# The reference's --preprocess modes tfstyle offers for GAN training (`tfstyle.data.preprocess_unpaired` does them),
+# declared here so that the TensorFlow-free configs can check the flag.
+PREPROCESS = ("resize_and_crop", "crop", "scale_width_and_crop")
+
 # The ways to keep a photo's colours (`tfstyle.colour` implements them): the optimisation path's and the
 # feed-forward networks' --preserve_colors, declared here so that configs can name them before TensorFlow loads.
 PRESERVE_COLORS = ("none", "luminance", "histogram")

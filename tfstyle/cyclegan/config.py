@@ -32,9 +32,9 @@ MIXED_PRECISION = distribute.PRECISIONS
 GAN_MODES = ("lsgan", "vanilla", "wgangp")  # wgangp: the reference's, without a gradient penalty
 NORMS = geometry.NORMS
 NET_D = ("basic", "n_layers")
-INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")  # `models.INIT_TYPES`, TensorFlow-free here
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")  # torch.nn.init's, drawn by `models.initialize`
 LR_POLICIES = ("linear", "step", "cosine")
-PREPROCESS = ("resize_and_crop", "crop", "scale_width_and_crop")  # `data.PREPROCESS`, TensorFlow-free here
+PREPROCESS = options.PREPROCESS
 
 __all__ = ["GAN_MODES", "MIXED_PRECISION", "STRATEGIES", "TASK", "TrainConfig", "config_path",
            "load_config", "save_config", "tiny"]

@@ -45,6 +45,7 @@ import keras
 import numpy as np
 
 from tfstyle import geometry, layers
+from tfstyle.cyclegan import config as config_lib  # TensorFlow-free: the flag values it owns
 
 # The generator's size rule lives in the TensorFlow-free `geometry` (the training config checks it
 # before TensorFlow loads); imported here so callers of the builders find it beside them.
@@ -372,7 +373,7 @@ def build_patch_discriminator(
     return keras.Model(inputs, outputs, name=name)
 
 
-INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+INIT_TYPES = config_lib.INIT_TYPES
 
 
 def _torch_kernel(init_type: str, gain: float, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
